@@ -1,0 +1,1 @@
+"""The `anyaccel` command line: info, explain, check, bench, run."""

@@ -1,0 +1,56 @@
+"""A conformance case: one spec, deterministic inputs, an independent oracle, and a tolerance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+Inputs = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Elementwise pass rule |out - expected| <= atol + rtol * |expected| (as torch.allclose)."""
+
+    atol: float
+    rtol: float
+
+
+@dataclass
+class Case:
+    """op:       op name
+    id:       readable parameters ("T=37 Hq=8 Hkv=1 D=128 bf16")
+    spec:     the bind-time spec a kernel is resolved with (kernels that reject it skip the case)
+    make:     seed -> (args, kwargs) on the CPU; the runner moves tensors to the kernel's device
+    oracle:   independent implementation with the op's signature (naive loops, float64), run on the CPU
+    tolerance: per output name, or one for all ("*")
+    compare:  optional custom comparison (outputs, expected) -> {name: (ok, max_abs, max_rel)}
+    large:    long sequences or big matrices; skipped where kernels run emulated (interpreter, CPU builds)
+    world_size: > 1 for comm ops: the kit spawns that many processes
+    """
+
+    op: str
+    id: str
+    spec: Any
+    make: Callable[[int], Inputs]
+    oracle: Callable[..., Any]
+    tolerance: dict[str, Tolerance]
+    compare: Callable[[dict[str, Any], dict[str, Any]], dict[str, tuple[bool, float, float]]] | None = None
+    large: bool = False
+    world_size: int = 1
+    seed: int = 0
+    tags: tuple[str, ...] = field(default=())
+
+    def tol(self, name: str) -> Tolerance:
+        return self.tolerance.get(name) or self.tolerance["*"]
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def randn(g: torch.Generator, *shape: int, dtype: torch.dtype = torch.float32, scale: float = 1.0) -> torch.Tensor:
+    return (torch.randn(*shape, generator=g) * scale).to(dtype)

@@ -1,0 +1,104 @@
+"""The process-wide state: settings, plugins, ops, kernels and the detected platform, built once on first
+use and dropped by `anyaccel.reset()` (tests, or after changing ANYACCEL_* variables)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from anyaccel.platforms.base import Platform, PlatformFamily
+
+from . import detect as _detect
+from .env import Settings
+from .errors import AnyaccelError
+from .ops import CORE_OPS, OpDef
+from .plugins import PluginInfo, PluginSet, describe_exception, load_plugins
+from .registry import Kernel, kernels_by_op
+
+
+@dataclass
+class Context:
+    settings: Settings
+    plugins: PluginSet
+    families: dict[str, PlatformFamily]
+    family_owner: dict[str, PluginInfo]
+    ops: dict[str, OpDef]
+    kernels: dict[str, list[Kernel]]
+    kernel_owner: dict[str, PluginInfo]
+    _detection: _detect.Detection | None = None
+    resolutions: dict[Any, Any] = field(default_factory=dict)
+
+    @property
+    def detection(self) -> _detect.Detection:
+        if self._detection is None:
+            if self.settings.simulate:
+                self._detection = _detect.Detection(_detect.simulate(self.families, self.settings.simulate))
+            else:
+                self._detection = _detect.detect(self.families, self.settings.platform, self._probe_failed)
+        return self._detection
+
+    @property
+    def platform(self) -> Platform:
+        return self.detection.platform
+
+    def _probe_failed(self, family: PlatformFamily, exc: BaseException) -> str:
+        owner = self.family_owner[family.name]
+        if not owner.builtin:
+            self.plugins.fail(owner, f"detecting {family.name}", exc)
+        elif self.settings.strict:
+            raise AnyaccelError(f"probing {family.name} failed: {describe_exception(exc)}") from exc
+        return describe_exception(exc)
+
+    def op(self, name: str) -> OpDef:
+        try:
+            return self.ops[name]
+        except KeyError:
+            raise ValueError(f"unknown op {name!r}; known ops: {', '.join(sorted(self.ops))}") from None
+
+    def kernels_for(self, op: str) -> list[Kernel]:
+        """Kernels of active plugins only (a plugin that failed detection after loading drops out)."""
+        return [k for k in self.kernels.get(op, []) if self.kernel_owner[k.name].status == "active"]
+
+
+def build(settings: Settings | None = None) -> Context:
+    settings = settings or Settings.from_environ()
+    plugins = load_plugins(settings.plugins, settings.strict)
+    families: dict[str, PlatformFamily] = {}
+    family_owner: dict[str, PluginInfo] = {}
+    for info, family in plugins.items("anyaccel_platforms"):
+        families[family.name] = family  # a plugin's family replaces the built-in of the same name
+        family_owner[family.name] = info
+    ops = {op.name: op for op in CORE_OPS}
+    for info, op in plugins.items("anyaccel_ops"):
+        if op.name in ops:
+            plugins.fail(info, "registration", ValueError(f"op {op.name} is already defined"))
+            continue
+        ops[op.name] = op
+    kernel_owner: dict[str, PluginInfo] = {}
+    records: list[Kernel] = []
+    for info, kernel in plugins.items("anyaccel_kernels"):
+        clash = kernel_owner.get(kernel.name)
+        if clash is not None or kernel.op not in ops:
+            why = f"kernel {kernel.name} is already registered by {clash.name}" if clash else \
+                f"kernel {kernel.name} implements unknown op {kernel.op}"
+            plugins.fail(info, "registration", ValueError(why))
+            continue
+        kernel_owner[kernel.name] = info
+        records.append(kernel)
+    return Context(settings, plugins, families, family_owner, ops, kernels_by_op(records), kernel_owner)
+
+
+_CONTEXT: Context | None = None
+
+
+def get() -> Context:
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = build()
+    return _CONTEXT
+
+
+def reset() -> None:
+    """Forget plugins, platform and every cached selection; the next call rebuilds from the environment."""
+    global _CONTEXT
+    _CONTEXT = None

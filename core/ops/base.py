@@ -1,0 +1,85 @@
+"""OpDef: an op contract. The signature stub's docstring is the contract (shapes, dtypes, layouts, in-place
+semantics); every kernel registered for the op has exactly this Python signature.
+
+A *spec* is a small frozen dataclass describing, at bind time, what the caller will pass (dtype, head
+counts, quantization scheme, ...). Kernels accept or reject a spec; per-call arguments are not inspected
+(unless ANYACCEL_VALIDATE=1), which keeps selection out of the hot path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+class ContractError(ValueError):
+    """A spec or an argument breaks an op contract. The message names the op and what was expected."""
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """name:         "family.name"
+    signature:    stub function; its annotations define the torch.library schema, its docstring the contract
+    spec_type:    frozen dataclass type of this op's bind-time spec
+    fake:         shape/dtype-only implementation used by torch.compile (same signature as the stub)
+    mutates:      names of tensor arguments the op writes in place
+    check_spec:   raises ContractError when a spec cannot be served by any correct kernel (bind time)
+    check_args:   raises ContractError when call arguments break the contract (ANYACCEL_VALIDATE=1 only)
+    default_spec: a representative spec for a platform, used by `anyaccel info` / `explain`
+    """
+
+    name: str
+    signature: Callable[..., Any]
+    spec_type: type
+    fake: Callable[..., Any]
+    default_spec: Callable[[Any], Any]
+    mutates: tuple[str, ...] = ()
+    check_spec: Callable[[Any], None] = field(default=lambda spec: None)
+    check_args: Callable[..., None] = field(default=lambda spec, *a, **k: None)
+
+    @property
+    def family(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.signature) or ""
+
+    def spec(self, **fields: Any) -> Any:
+        return self.spec_type(**fields)
+
+
+def fail(op: str, message: str) -> ContractError:
+    return ContractError(f"{op}: {message}")
+
+
+def expect(op: str, cond: bool, message: str) -> None:
+    if not cond:
+        raise fail(op, message)
+
+
+def expect_tensor(op: str, name: str, t: Any, *, dims: int | None = None, dtype: torch.dtype | None = None,
+                  shape: tuple[int | None, ...] | None = None) -> None:
+    """Per-call argument check shared by every op's check_args (None in `shape` means any size)."""
+    expect(op, isinstance(t, torch.Tensor), f"{name} must be a tensor, got {type(t).__name__}")
+    if dims is not None:
+        expect(op, t.dim() == dims, f"{name} must have {dims} dims, got shape {tuple(t.shape)}")
+    if dtype is not None:
+        expect(op, t.dtype == dtype, f"{name} must be {dtype}, got {t.dtype}")
+    if shape is not None:
+        ok = t.dim() == len(shape) and all(s is None or s == d for s, d in zip(shape, t.shape))
+        want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
+        expect(op, ok, f"{name} must have shape {want}, got {list(t.shape)}")
+
+
+def dtype_of(name: str) -> torch.dtype:
+    return getattr(torch, name)
+
+
+def spec_fields(spec: Any) -> dict[str, Any]:
+    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}

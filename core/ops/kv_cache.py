@@ -1,0 +1,72 @@
+"""Paged KV-cache layouts. The layout is part of the attention contract: the selected decode kernel declares
+the layout it reads (Kernel.kv_layout), the cache is allocated in it once, and write_kv/prefill are bound
+for the same layout, so no call ever converts a cache.
+
+A block of `block_size` token slots holds the keys (and, in a second tensor, the values) of consecutive
+positions of one sequence; block_tables map (sequence, position // block_size) to a block index and
+slot = block * block_size + position % block_size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class KVLayout:
+    """name:    "NHD", "HND" or a vendor layout a plugin registers
+    k_shape: (num_blocks, block_size, num_kv_heads, head_dim) -> shape of the key cache
+    v_shape: same for the value cache
+    """
+
+    name: str
+    k_shape: Callable[[int, int, int, int], tuple[int, ...]]
+    v_shape: Callable[[int, int, int, int], tuple[int, ...]]
+
+    def allocate(self, num_blocks: int, block_size: int, num_kv_heads: int, head_dim: int, dtype: torch.dtype,
+                 device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        args = (num_blocks, block_size, num_kv_heads, head_dim)
+        return (torch.zeros(self.k_shape(*args), dtype=dtype, device=device),
+                torch.zeros(self.v_shape(*args), dtype=dtype, device=device))
+
+
+def _nhd(n: int, b: int, h: int, d: int) -> tuple[int, ...]:
+    return (n, b, h, d)
+
+
+def _hnd(n: int, b: int, h: int, d: int) -> tuple[int, ...]:
+    return (n, h, b, d)
+
+
+# [num_blocks, block_size, Hkv, D]: vLLM/FlashAttention, FlashInfer "NHD", torch_npu's paged layouts.
+NHD = KVLayout("NHD", _nhd, _nhd)
+# [num_blocks, Hkv, block_size, D]: FlashInfer "HND", trtllm-gen decode on Blackwell.
+HND = KVLayout("HND", _hnd, _hnd)
+
+LAYOUTS: dict[str, KVLayout] = {"NHD": NHD, "HND": HND}
+
+
+def register_layout(layout: KVLayout) -> None:
+    """Plugins with a vendor layout (e.g. AITER's x-packed key cache) register it from their kernel hook."""
+    known = LAYOUTS.setdefault(layout.name, layout)
+    if known is not layout and known != layout:
+        raise ValueError(f"KV layout {layout.name!r} is already registered with other shapes")
+
+
+def layout(name: str) -> KVLayout:
+    try:
+        return LAYOUTS[name]
+    except KeyError:
+        raise ValueError(f"unknown KV-cache layout {name!r}; known: {', '.join(LAYOUTS)}") from None
+
+
+def as_nhd(cache: torch.Tensor, layout_name: str) -> torch.Tensor:
+    """A [num_blocks, block_size, Hkv, D] view of a cache in a built-in layout (no copy)."""
+    if layout_name == "NHD":
+        return cache
+    if layout_name == "HND":
+        return cache.transpose(1, 2)
+    raise ValueError(f"no NHD view of KV layout {layout_name!r}")

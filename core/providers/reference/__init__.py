@@ -1,0 +1,48 @@
+"""The torch reference provider: a clear, vectorised implementation of every op contract, registered
+through the same hook as any plugin. It runs on every platform and always ranks last."""
+
+from __future__ import annotations
+
+from anyaccel.hookspecs import hookimpl
+from anyaccel.registry import ANY, Kernel
+
+ANYACCEL_PLUGIN_API = ">=1,<2"
+
+# op -> "module:function" below anyaccel.providers.reference
+TARGETS: dict[str, str] = {
+    "attention.prefill": "attention:prefill",
+    "attention.decode": "attention:decode",
+    "attention.write_kv": "attention:write_kv",
+    "norm.rms_norm": "norm:rms_norm",
+    "norm.add_rms_norm": "norm:add_rms_norm",
+    "rope.apply": "rope:apply",
+    "activation.silu_and_mul": "activation:silu_and_mul",
+    "activation.gelu_and_mul": "activation:gelu_and_mul",
+    "moe.topk": "moe:topk",
+    "moe.experts": "moe:experts",
+    "quant.quantize_fp8": "quant:quantize_fp8",
+    "quant.quantize_int8": "quant:quantize_int8",
+    "quant.fp8_gemm": "quant:fp8_gemm",
+    "quant.int8_gemm": "quant:int8_gemm",
+    "quant.w4a16_gemm": "quant:w4a16_gemm",
+    "comm.all_reduce": "comm:all_reduce",
+    "comm.all_gather": "comm:all_gather",
+    "comm.reduce_scatter": "comm:reduce_scatter",
+    "comm.all_to_all": "comm:all_to_all",
+    "comm.broadcast": "comm:broadcast",
+}
+
+
+def kernel_name(op: str) -> str:
+    """reference.<op tail>: reference.rms_norm, reference.decode; rope.apply is reference.rope."""
+    tail = op.split(".", 1)[1]
+    return "reference." + ("rope" if op == "rope.apply" else tail)
+
+
+@hookimpl
+def anyaccel_kernels() -> list[Kernel]:
+    return [
+        Kernel(op=op, name=kernel_name(op), target=f"{__name__}.{target}", platforms=frozenset({ANY}),
+               verified="oracle")
+        for op, target in TARGETS.items()
+    ]

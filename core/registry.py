@@ -1,0 +1,114 @@
+"""Kernel records: what a provider offers for an op, as data.
+
+A record names its target lazily ("module:function"), so registering thousands of kernels imports nothing.
+The dispatcher (dispatch.py) filters records with a reason for every rejection and binds the best one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import torch
+
+from anyaccel.platforms.base import Capability, CapabilityRange, Platform
+
+# Providers that must rank after every vendor kernel, in this order (see Kernel.tier).
+PORTABLE_PROVIDER = "triton"
+REFERENCE_PROVIDER = "reference"
+ANY = "*"  # in Kernel.platforms: runs wherever torch runs (the reference provider)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One implementation of one op.
+
+    op:          the op contract it implements ("attention.decode")
+    name:        "provider.kernel" ("flashinfer.trtllm_decode"); unique across all plugins
+    target:      "module:function", imported only when selected. With factory=True the function is called
+                 once per binding as target(spec, platform) and must return the kernel callable.
+    platforms:   platform names it runs on ("*": any); needs_triton=True instead means every platform whose
+                 descriptor says Triton runs there (the portable provider)
+    capability:  None (any), an inclusive CapabilityRange, or a frozenset of Capability
+    requires:    distributions that must be installed ("flashinfer-python"); checked from metadata only
+    dtypes:      compute dtypes it accepts (empty: any dtype the platform supports)
+    supports:    optional predicate(spec, platform) -> None if it can serve the spec, else the reason
+    priority:    higher wins among vendor kernels; portable and reference kernels always rank last
+    kv_layout:   for attention kernels, the KV-cache layout it reads/writes ("NHD", "HND" or a vendor's)
+    off_platform: optional () -> None | reason: whether the kernel can execute here even though this is not
+                 one of its platforms (Triton's interpreter, MLX's CPU build); used by `anyaccel check -p`
+    verified:    where it has been checked against the conformance kit ("cpu", "emulator", "hardware")
+    """
+
+    op: str
+    name: str
+    target: str
+    platforms: frozenset[str] = frozenset()
+    capability: CapabilityRange | frozenset[Capability] | None = None
+    requires: tuple[str, ...] = ()
+    dtypes: frozenset[torch.dtype] = frozenset()
+    supports: Callable[[Any, Platform], str | None] | None = field(default=None, compare=False)
+    priority: int = 0
+    factory: bool = False
+    kv_layout: str | None = None
+    needs_triton: bool = False
+    off_platform: Callable[[], str | None] | None = field(default=None, compare=False)
+    verified: str = ""
+
+    def __post_init__(self) -> None:
+        if "." not in self.name or ":" not in self.target:
+            raise ValueError(
+                f"kernel {self.name!r}: name must be 'provider.kernel' and target 'module:function' "
+                f"(got target {self.target!r})"
+            )
+        object.__setattr__(self, "platforms", frozenset(self.platforms))
+        object.__setattr__(self, "dtypes", frozenset(self.dtypes))
+
+    @property
+    def provider(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def tier(self) -> int:
+        """0 for vendor kernels, 1 for the portable Triton provider, 2 for the torch reference."""
+        return {PORTABLE_PROVIDER: 1, REFERENCE_PROVIDER: 2}.get(self.provider, 0)
+
+    @property
+    def capability_width(self) -> int:
+        """Tie-break between equal priorities: the narrower declared range is the more specific kernel."""
+        if self.capability is None:
+            return 1 << 30
+        if isinstance(self.capability, CapabilityRange):
+            return self.capability.width
+        return 0
+
+    def load(self) -> Callable[..., Any]:
+        return load_target(self.target)
+
+
+def load_target(target: str) -> Callable[..., Any]:
+    module, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@cache
+def missing_distribution(name: str) -> bool:
+    try:
+        md.distribution(name)
+        return False
+    except md.PackageNotFoundError:
+        return True
+
+
+def kernels_by_op(kernels: Iterable[Kernel]) -> dict[str, list[Kernel]]:
+    table: dict[str, list[Kernel]] = {}
+    for k in kernels:
+        table.setdefault(k.op, []).append(k)
+    return table

@@ -1,0 +1,58 @@
+"""Huawei Ascend NPU through torch_npu (device type "npu", dispatch key PrivateUse1, HCCL).
+
+Capability is the SoC family: ascend310p < ascend910 < ascend910b (Atlas A2) < ascend910_93 (Atlas A3).
+Only the SoC name is read; torch_npu is imported only when its spec is found.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from .base import Platform, PlatformFamily, ranked_table
+
+EXAMPLES = ("ascend910b", "ascend910_93", "ascend310p")
+SOCS = {"ascend310p": 10, "ascend910": 20, "ascend910b": 30, "ascend910_93": 40}
+parse_capability = ranked_table("npu", SOCS, EXAMPLES)
+
+
+def soc_family(device_name: str) -> str:
+    """'Ascend910B2' -> ascend910b, 'Ascend910_9382' -> ascend910_93, 'Ascend310P3' -> ascend310p."""
+    n = device_name.strip().lower()
+    for prefix in ("ascend910_93", "ascend910b", "ascend310p", "ascend910"):
+        if n.startswith(prefix):
+            return prefix
+    raise ValueError(f"unknown Ascend SoC {device_name!r}; expected one of {', '.join(SOCS)}")
+
+
+def describe(cap, *, device_name: str, device_count: int = 1, simulated: bool = False) -> Platform:
+    return Platform(
+        name="npu",
+        vendor="huawei",
+        device_type="npu",
+        device_name=device_name,
+        device_count=device_count,
+        capability=cap,
+        dispatch_key="PrivateUse1",
+        dist_backend="hccl",
+        fp8_dtype=None,  # 910B/910_93 have no fp8 matrix units; int8 (W8A8) is the quantized path
+        dtypes=("float32", "float16") + (("bfloat16",) if cap.rank >= SOCS["ascend910b"] else ()),
+        triton=False,
+        simulated=simulated,
+    )
+
+
+def probe() -> Platform | None:
+    if importlib.util.find_spec("torch_npu") is None:
+        return None
+    importlib.import_module("torch_npu")  # registers the "npu" device with torch
+    import torch
+
+    npu = torch.npu  # type: ignore[attr-defined]
+    if not npu.is_available() or npu.device_count() == 0:
+        return None
+    name = npu.get_device_name(0)
+    return describe(parse_capability(soc_family(name)), device_name=name, device_count=npu.device_count())
+
+
+FAMILY = PlatformFamily("npu", probe, parse_capability, describe, EXAMPLES)
