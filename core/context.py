@@ -74,6 +74,10 @@ def build(settings: Settings | None = None) -> Context:
             plugins.fail(info, "registration", ValueError(f"op {op.name} is already defined"))
             continue
         ops[op.name] = op
+    unknown = sorted((settings.kernels.forced.keys() | settings.kernels.forbidden.keys()) - ops.keys())
+    if unknown:
+        raise ValueError(f"ANYACCEL_KERNELS names unknown op(s) {', '.join(unknown)}; "
+                         f"known ops: {', '.join(sorted(ops))}")
     kernel_owner: dict[str, PluginInfo] = {}
     records: list[Kernel] = []
     for info, kernel in plugins.items("anyaccel_kernels"):

@@ -20,7 +20,7 @@ from . import compile as _compile
 from . import context
 from .errors import ResolutionError, SimulatedPlatformError, StrictModeError
 from .ops.base import OpDef
-from .registry import ANY, Kernel, missing_distribution
+from .registry import ANY, Kernel, load_target, missing_distribution
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,14 @@ class Resolution:
         if self._fn is None:
             self._fn = _bind(self)
         return self._fn
+
+    def prepare_weights(self, weights: dict[str, Any]) -> dict[str, Any]:
+        """Load-time constants (the op's OpDef.weights, by argument name) in the layout the selected kernel
+        reads: its `prepare` hook's result, or the same tensors when it reads the contract's layout.
+        Call once after loading and pass the result to every call of `fn`."""
+        if self.selected is None:
+            raise ResolutionError(self.error)
+        return prepare_weights(self.selected, self.spec, weights)
 
     def plan(self, metadata: Any) -> None:
         """Run the selected kernel's per-batch planner, if it has one (attention kernels with plan/run)."""
@@ -183,6 +191,15 @@ def _bind(res: Resolution) -> Callable[..., Any]:
     if ctx.settings.validate:
         return _validating(ctx.op(res.op), res.spec, fn)
     return fn
+
+
+def prepare_weights(kernel: Kernel, spec: Any, weights: dict[str, Any]) -> dict[str, Any]:
+    if kernel.prepare is None:
+        return dict(weights)
+    prepared = load_target(kernel.prepare)(spec, dict(weights))
+    if set(prepared) != set(weights):
+        raise ValueError(f"{kernel.name}: prepare returned {sorted(prepared)}, expected {sorted(weights)}")
+    return prepared
 
 
 def instantiate(kernel: Kernel, spec: Any, platform: Platform) -> Callable[..., Any]:

@@ -41,6 +41,10 @@ class Kernel:
     kv_layout:   for attention kernels, the KV-cache layout it reads/writes ("NHD", "HND" or a vendor's)
     off_platform: optional () -> None | reason: whether the kernel can execute here even though this is not
                  one of its platforms (Triton's interpreter, MLX's CPU build); used by `anyaccel check -p`
+    prepare:     optional "module:function" called once per weight set at load time as
+                 prepare(spec, weights) -> weights, where weights maps the op's weight arguments
+                 (OpDef.weights) to tensors in the contract's layout; it returns them in the layout this
+                 kernel reads (FlashInfer's [up; gate] experts, AITER's shuffled tiles, a repacked int4)
     verified:    where it has been checked against the conformance kit ("cpu", "emulator", "hardware")
     """
 
@@ -57,6 +61,7 @@ class Kernel:
     kv_layout: str | None = None
     needs_triton: bool = False
     off_platform: Callable[[], str | None] | None = field(default=None, compare=False)
+    prepare: str | None = None
     verified: str = ""
 
     def __post_init__(self) -> None:

@@ -1,15 +1,114 @@
-"""`anyaccel bench` (filled in by its own module)."""
+"""`anyaccel bench`: kernel timings over per-op shape sweeps, the dispatch overhead and the start-up cost.
+
+anyaccel bench                         every op, then the overhead and start-up benchmarks
+anyaccel bench --op norm.rms_norm      one op
+anyaccel bench --op overhead           bound call vs direct call of the same kernel (goal <= 1.05)
+anyaccel bench --op startup            `anyaccel info` work after `import torch` (goal <= 150 ms)
+anyaccel bench model [--model DIR]     our engine vs transformers' generate on the same checkpoint
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
-HELP = "bench (not available yet)"
+from anyaccel import context
+from anyaccel.bench import bench_ops, measure_overhead, measure_startup
+from anyaccel.bench.plot import write_plot
+
+from .progress import progress
+from .table import render
+
+HELP = "time every kernel that can run here over each op's shape sweep; dispatch overhead; start-up cost"
+SPECIAL = ("overhead", "startup", "model")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true")
+    p.add_argument("what", nargs="?", metavar="OP", help="same as --op (e.g. `anyaccel bench model`)")
+    p.add_argument("--op", help="one op (e.g. norm.rms_norm), or 'overhead', 'startup' or 'model'")
+    p.add_argument("--model", metavar="DIR", help="checkpoint for `bench model` (default: the demo checkpoint)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--plot", metavar="FILE", help="write a PNG chart of the kernel timings")
+    p.add_argument(
+        "--runs", type=int, default=5, help="fresh interpreters for the start-up benchmark (default 5)"
+    )
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def main(args: argparse.Namespace) -> int:
-    raise SystemExit("anyaccel bench: not available yet")
+    if args.what and args.op and args.what != args.op:
+        raise ValueError(f"two ops given: {args.what} and --op {args.op}")
+    args.op = args.op or args.what
+    if args.op == "model":
+        return _bench_model(args)
+    platform = context.get().platform
+    data: dict[str, Any] = {"platform": platform.to_json()}
+    if args.op not in SPECIAL:
+        timings = bench_ops(
+            args.op, progress=lambda ops: progress(ops, "benchmarking", enabled=not args.json)
+        )
+        data["kernels"] = [t.to_json() for t in timings]
+        if args.plot:
+            write_plot(timings, args.plot, f"anyaccel bench on {platform.name} {platform.capability}")
+    elif args.plot:
+        raise ValueError(f"--plot charts kernel timings; it does not apply to --op {args.op}")
+    if args.op in (None, "overhead"):
+        data["overhead"] = measure_overhead().to_json()
+    if args.op in (None, "startup"):
+        data["startup"] = measure_startup(args.runs).to_json()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        _print(data, args.plot)
+    return 0
+
+
+def _bench_model(args: argparse.Namespace) -> int:
+    from anyaccel.models.bench import bench_model, format_report
+
+    result = bench_model(args.model)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
+def _print(data: dict[str, Any], plot: str | None) -> None:
+    p = data["platform"]
+    print(f"platform: {p['name']} {p['capability']} ({p['device_name']})\n")
+    if "kernels" in data:
+        rows = [
+            (
+                k["op"],
+                k["shape"],
+                k["kernel"],
+                _fmt(k["median_us"], ".1f"),
+                _fmt(k["gb_per_s"], ".1f"),
+                _fmt(k["tflop_per_s"], ".2f"),
+                _fmt(k["speedup_vs_reference"], ".2f") + ("x" if k["speedup_vs_reference"] else ""),
+                k["error"],
+            )
+            for k in data["kernels"]
+        ]
+        print(
+            render(("op", "shape", "kernel", "median us", "GB/s", "TFLOP/s", "vs reference", "error"), rows)
+        )
+        if plot:
+            print(f"\nchart written to {plot}")
+    if "overhead" in data:
+        o = data["overhead"]
+        verdict = "ok" if o["ratio"] <= o["goal"] else "ABOVE GOAL"
+        print(
+            f"\ndispatch overhead ({o['op']}, {o['kernel']}): bound {o['bound_ns']:.0f} ns, direct "
+            f"{o['direct_ns']:.0f} ns per call, ratio {o['ratio']:.3f} (goal <= {o['goal']}: {verdict})"
+        )
+    if "startup" in data:
+        s = data["startup"]
+        verdict = "ok" if s["total_ms"] <= s["goal_ms"] else "ABOVE GOAL"
+        print(
+            f"\nstart-up after import torch: {s['total_ms']:.1f} ms median of {len(s['runs_ms'])} runs "
+            f"(import {s['import_ms']:.1f}, plugins + detection {s['plugins_and_detection_ms']:.1f}, "
+            f"resolve every op {s['resolve_ms']:.1f}; goal <= {s['goal_ms']:.0f} ms: {verdict})"
+        )

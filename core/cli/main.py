@@ -32,9 +32,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from anyaccel import context
+    from anyaccel.errors import AnyaccelError
+
     if getattr(args, "simulate", None):
         os.environ["ANYACCEL_SIMULATE"] = args.simulate
-    from anyaccel.errors import AnyaccelError
+        context.reset()  # a context built earlier in this process (tests, notebooks) ignored the new setting
 
     try:
         return int(importlib.import_module(COMMANDS[args.command]).main(args) or 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 import torch
 
 from anyaccel import context
-from anyaccel.dispatch import _reject_reason, instantiate, rank
+from anyaccel.dispatch import _reject_reason, instantiate, prepare_weights, rank
+from anyaccel.ops.base import OpDef
 from anyaccel.platforms.base import Platform
 from anyaccel.registry import Kernel
 
@@ -57,6 +59,16 @@ def to_device(value: Any, device: str) -> Any:
     return value
 
 
+def with_prepared_weights(opdef: OpDef, kernel: Kernel, spec: Any, args: tuple[Any, ...],
+                          kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The call's arguments with its load-time constants converted by the kernel's prepare hook, as a
+    model's scheme does once after loading."""
+    bound = inspect.signature(opdef.signature).bind(*args, **kwargs)
+    weights = {name: bound.arguments[name] for name in opdef.weights if name in bound.arguments}
+    bound.arguments.update(prepare_weights(kernel, spec, weights))
+    return bound.args, bound.kwargs
+
+
 def run_case(kernel: Kernel, case: Case, platform: Platform, device: str, relaxed: bool,
              fns: dict[Any, Callable[..., Any]]) -> CaseResult:
     """One kernel on one case. `fns` caches instantiated kernels per spec (factories build per spec)."""
@@ -76,6 +88,8 @@ def run_case(kernel: Kernel, case: Case, platform: Platform, device: str, relaxe
     if case.spec not in fns:
         fns[case.spec] = instantiate(kernel, case.spec, platform)
     dargs, dkwargs = to_device(args, device), to_device(kwargs, device)
+    if kernel.prepare is not None:
+        dargs, dkwargs = with_prepared_weights(opdef, kernel, case.spec, dargs, dkwargs)
     try:
         got = outputs(opdef, dargs, dkwargs, fns[case.spec](*dargs, **dkwargs))
     except Exception as exc:

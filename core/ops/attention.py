@@ -5,21 +5,27 @@ Conventions shared by the three ops
 - scale: multiplies q.k before everything else (usually D ** -0.5).
 - sliding_window: W > 0 lets a query at position i see keys at positions j with i - W < j <= i (W keys
   including itself, the Mistral/HF convention; FlashAttention's window_left is W - 1). -1: no window.
+  A window needs causal attention.
 - softcap: C > 0 replaces each scaled logit s by C * tanh(s / C) (Gemma 2, Grok). 0: off.
 - sinks: [Hq] float32 or None. A per-head logit that joins the softmax denominator and contributes no value
   (GPT-OSS): p_j = exp(s_j) / (exp(sink_h) + sum_j exp(s_j)).
-- KV cache: two tensors in the layout named by the spec (ops/kv_cache.py), dtype spec.kv_dtype. An fp8 cache
-  (float8_e4m3fn / float8_e4m3fnuz) stores k / k_scale; k_scale and v_scale are float32 tensors of shape [1]
-  and the true key is cache.float() * k_scale. They are None for non-fp8 caches.
+- KV cache: two tensors (keys, values) in the layout named by spec.kv_layout (ops/kv_cache.py), dtype
+  spec.cache_dtype. An fp8 cache (float8_e4m3fn / float8_e4m3fnuz) stores k / k_scale; k_scale and v_scale are
+  float32 tensors of shape [1] and the true key is cache.float() * k_scale. They are None for other caches.
+- Per-layer constants: k_scale, v_scale and sinks are set when the model is loaded and never change, and
+  `scale`, `sliding_window`, `softcap` and `causal` equal the spec's values on every call. So a library that
+  wants them in another form (host floats, bf16 sinks, values fixed at plan time) converts them once per
+  tensor or per binding, never per call.
 - Output: a new tensor in q's dtype, [tokens, Hq, D]. Accumulation is fp32.
 
 Two phases, as in FlashInfer's plan/run: once per forward the engine builds `AttentionMetadata` from the
-batch (and calls the selected kernels' planners with it); every layer then calls the ops with tensors from
-that metadata, so no layer recomputes lengths, indptrs or tables.
+batch and calls `Resolution.plan(metadata)` for every bound attention kernel; every layer then calls the ops
+with tensors from that metadata, so no layer recomputes lengths, indptrs or tables (docs/ops.md).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,8 +41,12 @@ FP8_KV_DTYPES = (torch.float8_e4m3fn, torch.float8_e4m3fnuz)
 
 @dataclass(frozen=True)
 class AttentionSpec:
-    """What a model will pass to the attention ops of one layer type. Booleans say whether a feature is
-    used (its value is per call, so one binding serves layers with different windows)."""
+    """What a model will pass to the attention ops of one layer type.
+
+    The score modifiers are VALUES, not flags: libraries with a plan phase (FlashInfer) fix the scale, window
+    and soft-cap when planning, before any layer runs, so layers that differ in them (Gemma's sliding and
+    global layers) are bound, and planned, separately. The per-call arguments repeat these values.
+    """
 
     dtype: torch.dtype = torch.float32
     num_q_heads: int = 32
@@ -45,10 +55,11 @@ class AttentionSpec:
     kv_dtype: torch.dtype | None = None  # None: same as dtype
     block_size: int = 16
     kv_layout: str = "NHD"
-    sliding_window: bool = False
-    softcap: bool = False
-    sinks: bool = False
-    prefix: bool = False  # prefill attends to cached prefix pages (chunked prefill / prefix caching)
+    scale: float | None = None  # None: head_dim ** -0.5
+    sliding_window: int = -1  # W > 0, or -1 for none
+    softcap: float = 0.0  # C > 0, or 0 for none
+    sinks: bool = False  # a sinks tensor is passed
+    prefix: bool = False  # prefill sequences may have cached tokens before their new ones
     causal: bool = True
 
     @property
@@ -59,25 +70,34 @@ class AttentionSpec:
     def fp8_kv(self) -> bool:
         return self.cache_dtype in FP8_KV_DTYPES
 
+    @property
+    def softmax_scale(self) -> float:
+        return self.scale if self.scale is not None else self.head_dim ** -0.5
 
-def prefill(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor, max_seqlen: int,
-            scale: float, causal: bool = True, sliding_window: int = -1, softcap: float = 0.0,
-            sinks: torch.Tensor | None = None, k_cache: torch.Tensor | None = None,
-            v_cache: torch.Tensor | None = None, block_tables: torch.Tensor | None = None,
-            prefix_lens: torch.Tensor | None = None, k_scale: torch.Tensor | None = None,
+
+def prefill(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+            block_tables: torch.Tensor, cu_seqlens_q: torch.Tensor, seq_lens: torch.Tensor, max_seqlen_q: int,
+            max_seq_len: int, scale: float, causal: bool = True, sliding_window: int = -1,
+            softcap: float = 0.0, sinks: torch.Tensor | None = None, k_scale: torch.Tensor | None = None,
             v_scale: torch.Tensor | None = None) -> torch.Tensor:
-    """Variable-length attention over the new tokens of B sequences packed together.
+    """Variable-length attention for the new tokens of B sequences packed together (prefill, chunked
+    prefill and prefix-cache hits).
 
-    q:            [T, Hq, D] (last dim contiguous); T = cu_seqlens[-1]
-    k, v:         [T, Hkv, D], the new tokens' keys and values, packed like q
-    cu_seqlens:   [B + 1] int32, cumulative new-token counts (0, n0, n0+n1, ...)
-    max_seqlen:   max new tokens of one sequence (host int, for grid sizing)
-    causal:       new token i of a sequence sees new tokens <= i (plus its whole cached prefix)
-    Cached prefix (spec.prefix): k_cache/v_cache in spec.kv_layout, block_tables [B, max_blocks] int32 and
-    prefix_lens [B] int32. Sequence b's keys are its prefix_lens[b] cached tokens followed by its new
-    tokens, and new token i sits at absolute position prefix_lens[b] + i. The engine has already written
-    the new tokens into the cache (attention.write_kv runs first), so a kernel may read them from k/v or
-    from the cache: whichever its library prefers, with no conversion.
+    q:            [T, Hq, D] (last dim contiguous); T = cu_seqlens_q[-1]
+    k, v:         [T, Hkv, D] in spec.dtype, the new tokens' keys and values, packed like q
+    k_cache, v_cache: the paged cache in spec.kv_layout. attention.write_kv has ALREADY stored the new
+                  tokens, so the cache holds each sequence's seq_lens[b] tokens.
+    block_tables: [B, max_blocks] int32; entries past a sequence's last block are ignored (may be -1)
+    cu_seqlens_q: [B + 1] int32, cumulative new-token counts (0, n0, n0+n1, ...)
+    seq_lens:     [B] int32, tokens of sequence b including its new ones; p_b = seq_lens[b] - n_b cached
+                  tokens precede them, and new token i sits at position p_b + i. Without spec.prefix
+                  seq_lens[b] == n_b.
+    max_seqlen_q: host int >= max n_b; max_seq_len: host int >= max seq_lens (grid sizing)
+    causal:       token at position i sees positions <= i (its whole cached prefix and new tokens up to it);
+                  non-causal: every token of its sequence
+    Keys/values at positions >= p_b are k/v as given, the cached prefix comes from the cache (dequantized
+    for fp8). A kernel may read all positions from the cache instead, whichever its library prefers: for
+    fp16/bf16/fp32 caches the two agree exactly; for fp8 they differ by the cache's rounding of new tokens.
     Returns [T, Hq, D] in q's dtype.
     """
     raise NotImplementedError
@@ -91,7 +111,7 @@ def decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_
 
     q:            [B, Hq, D]
     k_cache, v_cache: the paged cache in spec.kv_layout, dtype spec.cache_dtype
-    block_tables: [B, max_blocks] int32; entries past a sequence's last block are ignored
+    block_tables: [B, max_blocks] int32; entries past a sequence's last block are ignored (may be -1)
     seq_lens:     [B] int32, tokens in the cache for each sequence INCLUDING the new one (already written
                   by attention.write_kv); the query sits at position seq_lens[b] - 1
     max_seq_len:  host int upper bound of seq_lens (for split-KV grid sizing)
@@ -107,8 +127,10 @@ def write_kv(k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cache: t
 
     k, v:         [T, Hkv, D] in spec.dtype
     k_cache, v_cache: the cache in spec.kv_layout (mutated)
-    slot_mapping: [T] int64, slot = block * block_size + offset; -1 marks a padded token that is skipped
-    fp8 caches store (k / k_scale) rounded to the cache dtype with saturation to its finite range.
+    slot_mapping: [T] int64, slot = block * block_size + offset; -1 marks a padded token that is skipped.
+                  Valid slots are distinct.
+    fp8 caches store (k / k_scale) rounded to nearest in the cache dtype, saturated to its finite range
+    (+-448 for e4m3fn, +-240 for e4m3fnuz).
     """
     raise NotImplementedError
 
@@ -117,26 +139,31 @@ def write_kv(k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cache: t
 class AttentionMetadata:
     """Built once per forward from the batch; every layer's attention reads it. Prefill tokens come first.
 
-    The fields are the arguments the ops take; `plans` holds what selected kernels' planners prepared
-    (keyed by kernel name), for libraries with a plan/run split such as FlashInfer.
+    The fields are the arguments the ops take; `plans` holds what the bound kernels' planners prepared from
+    them (keyed by kernel name): FlashInfer's planned wrappers, host lists of lengths for torch_npu, masks.
     """
 
     num_prefill_tokens: int
     num_decode_tokens: int
     slot_mapping: torch.Tensor  # [T] int64
     positions: torch.Tensor  # [T] int64
-    cu_seqlens: torch.Tensor | None = None  # [P + 1] int32, prefill sequences
-    max_seqlen: int = 0
-    prefix_lens: torch.Tensor | None = None  # [P] int32
+    cu_seqlens_q: torch.Tensor | None = None  # [P + 1] int32, prefill sequences
+    max_seqlen_q: int = 0
+    prefill_seq_lens: torch.Tensor | None = None  # [P] int32, cached + new tokens
+    prefill_max_seq_len: int = 0
     prefill_block_tables: torch.Tensor | None = None  # [P, max_blocks] int32
-    seq_lens: torch.Tensor | None = None  # [D] int32, decode sequences
+    decode_seq_lens: torch.Tensor | None = None  # [D] int32
+    decode_max_seq_len: int = 0
     decode_block_tables: torch.Tensor | None = None  # [D, max_blocks] int32
-    max_seq_len: int = 0
     plans: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def has_prefix(self) -> bool:
-        return self.prefix_lens is not None
+    def num_prefills(self) -> int:
+        return 0 if self.cu_seqlens_q is None else self.cu_seqlens_q.numel() - 1
+
+    @property
+    def num_decodes(self) -> int:
+        return 0 if self.decode_seq_lens is None else self.decode_seq_lens.numel()
 
 
 def _fake_attention(q, *args, **kwargs):
@@ -149,15 +176,23 @@ def _fake_write_kv(*args, **kwargs):
 
 def _check_spec(op: str):
     def check(spec: AttentionSpec) -> None:
-        expect(op, spec.num_q_heads % spec.num_kv_heads == 0,
+        expect(op, spec.num_kv_heads > 0 and spec.num_q_heads % spec.num_kv_heads == 0,
                f"num_q_heads ({spec.num_q_heads}) must be a multiple of num_kv_heads ({spec.num_kv_heads})")
-        expect(op, spec.head_dim in HEAD_DIMS or spec.head_dim % 8 == 0,
+        expect(op, spec.head_dim in HEAD_DIMS or (spec.head_dim > 0 and spec.head_dim % 8 == 0),
                f"head_dim must be one of {HEAD_DIMS} or a multiple of 8, got {spec.head_dim}")
         expect(op, spec.block_size > 0 and spec.block_size & (spec.block_size - 1) == 0,
                f"block_size must be a power of two, got {spec.block_size}")
-        expect(op, spec.kv_layout in LAYOUTS, f"kv_layout must be one of {sorted(LAYOUTS)}, got {spec.kv_layout}")
+        expect(op, spec.kv_layout in LAYOUTS,
+               f"kv_layout must be one of {sorted(LAYOUTS)}, got {spec.kv_layout}")
         expect(op, spec.cache_dtype in (spec.dtype, *FP8_KV_DTYPES),
                f"kv_dtype must be the compute dtype or an fp8 e4m3 type, got {spec.cache_dtype}")
+        window = spec.sliding_window
+        expect(op, type(window) is int and (window == -1 or window > 0),
+               f"sliding_window must be an int W > 0 or -1 (the window size, not a flag), got {window!r}")
+        expect(op, window == -1 or spec.causal, "a sliding window needs causal attention")
+        expect(op, not isinstance(spec.softcap, bool) and spec.softcap >= 0,
+               f"softcap must be a float C >= 0 (the cap, not a flag), got {spec.softcap!r}")
+        expect(op, spec.scale is None or spec.scale > 0, f"scale must be positive or None, got {spec.scale}")
 
     return check
 
@@ -167,48 +202,71 @@ def _check_heads(op: str, spec: AttentionSpec, name: str, t, heads: int) -> None
     expect(op, t.stride(-1) == 1, f"{name} must be contiguous in its last dim")
 
 
+def _check_cache(op: str, spec: AttentionSpec, k_cache, v_cache, block_tables) -> None:
+    expect_tensor(op, "k_cache", k_cache, dtype=spec.cache_dtype)
+    expect_tensor(op, "v_cache", v_cache, dtype=spec.cache_dtype)
+    expect_tensor(op, "block_tables", block_tables, dims=2, dtype=torch.int32)
+
+
+def _check_values(op: str, spec: AttentionSpec, scale, sliding_window, softcap, sinks, k_scale,
+                  v_scale) -> None:
+    """The per-call values must be the spec's (kernels may have fixed them when bound or planned)."""
+    expect(op, math.isclose(scale, spec.softmax_scale, rel_tol=1e-6),
+           f"scale {scale} differs from the spec's {spec.softmax_scale}")
+    expect(op, sliding_window == spec.sliding_window and softcap == spec.softcap,
+           f"sliding_window/softcap ({sliding_window}, {softcap}) differ from the spec's "
+           f"({spec.sliding_window}, {spec.softcap})")
+    expect(op, (sinks is not None) == spec.sinks, f"sinks given={sinks is not None}, spec.sinks={spec.sinks}")
+    if sinks is not None:
+        expect_tensor(op, "sinks", sinks, shape=(spec.num_q_heads,), dtype=torch.float32)
+    _check_fp8_scales(op, spec, k_scale, v_scale)
+
+
 def _check_fp8_scales(op: str, spec: AttentionSpec, k_scale, v_scale) -> None:
     if spec.fp8_kv:
         expect(op, k_scale is not None and v_scale is not None, "an fp8 KV cache needs k_scale and v_scale")
+        expect_tensor(op, "k_scale", k_scale, shape=(1,), dtype=torch.float32)
+        expect_tensor(op, "v_scale", v_scale, shape=(1,), dtype=torch.float32)
     else:
         expect(op, k_scale is None and v_scale is None, "k_scale/v_scale are only for fp8 KV caches")
 
 
-def _check_prefill(spec: AttentionSpec, q, k, v, cu_seqlens, max_seqlen, scale, causal=True, sliding_window=-1,
-                   softcap=0.0, sinks=None, k_cache=None, v_cache=None, block_tables=None, prefix_lens=None,
+def _check_prefill(spec: AttentionSpec, q, k, v, k_cache, v_cache, block_tables, cu_seqlens_q, seq_lens,
+                   max_seqlen_q, max_seq_len, scale, causal=True, sliding_window=-1, softcap=0.0, sinks=None,
                    k_scale=None, v_scale=None) -> None:
     op = "attention.prefill"
     _check_heads(op, spec, "q", q, spec.num_q_heads)
     _check_heads(op, spec, "k", k, spec.num_kv_heads)
     _check_heads(op, spec, "v", v, spec.num_kv_heads)
-    expect_tensor(op, "cu_seqlens", cu_seqlens, dims=1, dtype=torch.int32)
-    expect(op, (k_cache is not None) == spec.prefix, f"k_cache given={k_cache is not None}, spec.prefix={spec.prefix}")
-    if spec.prefix:
-        expect_tensor(op, "block_tables", block_tables, dims=2, dtype=torch.int32)
-        expect_tensor(op, "prefix_lens", prefix_lens, shape=(cu_seqlens.numel() - 1,), dtype=torch.int32)
-        _check_fp8_scales(op, spec, k_scale, v_scale)
-    if sinks is not None:
-        expect_tensor(op, "sinks", sinks, shape=(spec.num_q_heads,), dtype=torch.float32)
+    _check_cache(op, spec, k_cache, v_cache, block_tables)
+    expect_tensor(op, "cu_seqlens_q", cu_seqlens_q, dims=1, dtype=torch.int32)
+    batch = cu_seqlens_q.numel() - 1
+    expect_tensor(op, "seq_lens", seq_lens, shape=(batch,), dtype=torch.int32)
+    expect_tensor(op, "block_tables", block_tables, shape=(batch, None))
+    expect(op, causal == spec.causal, f"causal={causal} differs from the spec's {spec.causal}")
+    new = cu_seqlens_q.diff()
+    expect(op, bool((seq_lens >= new).all()) and (spec.prefix or bool((seq_lens == new).all())),
+           "seq_lens must be >= the new-token counts, and equal to them without spec.prefix")
+    _check_values(op, spec, scale, sliding_window, softcap, sinks, k_scale, v_scale)
 
 
 def _check_decode(spec: AttentionSpec, q, k_cache, v_cache, block_tables, seq_lens, max_seq_len, scale,
                   sliding_window=-1, softcap=0.0, sinks=None, k_scale=None, v_scale=None) -> None:
     op = "attention.decode"
     _check_heads(op, spec, "q", q, spec.num_q_heads)
-    expect_tensor(op, "k_cache", k_cache, dtype=spec.cache_dtype)
-    expect_tensor(op, "v_cache", v_cache, dtype=spec.cache_dtype)
-    expect_tensor(op, "block_tables", block_tables, dims=2, dtype=torch.int32)
+    _check_cache(op, spec, k_cache, v_cache, block_tables)
     expect_tensor(op, "seq_lens", seq_lens, shape=(q.shape[0],), dtype=torch.int32)
-    _check_fp8_scales(op, spec, k_scale, v_scale)
-    if sinks is not None:
-        expect_tensor(op, "sinks", sinks, shape=(spec.num_q_heads,), dtype=torch.float32)
+    expect_tensor(op, "block_tables", block_tables, shape=(q.shape[0], None))
+    _check_values(op, spec, scale, sliding_window, softcap, sinks, k_scale, v_scale)
 
 
-def _check_write_kv(spec: AttentionSpec, k, v, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None) -> None:
+def _check_write_kv(spec: AttentionSpec, k, v, k_cache, v_cache, slot_mapping, k_scale=None,
+                    v_scale=None) -> None:
     op = "attention.write_kv"
     _check_heads(op, spec, "k", k, spec.num_kv_heads)
     _check_heads(op, spec, "v", v, spec.num_kv_heads)
     expect_tensor(op, "k_cache", k_cache, dtype=spec.cache_dtype)
+    expect_tensor(op, "v_cache", v_cache, dtype=spec.cache_dtype)
     expect_tensor(op, "slot_mapping", slot_mapping, shape=(k.shape[0],), dtype=torch.int64)
     _check_fp8_scales(op, spec, k_scale, v_scale)
 

@@ -28,6 +28,9 @@ class OpDef:
     spec_type:    frozen dataclass type of this op's bind-time spec
     fake:         shape/dtype-only implementation used by torch.compile (same signature as the stub)
     mutates:      names of tensor arguments the op writes in place
+    weights:      names of arguments that are load-time constants (weights, their scales and zeros). A
+                  kernel may want them in its own layout: its `prepare` hook converts them once, at load
+                  time (Resolution.prepare_weights), and the kernel then receives them in that layout.
     check_spec:   raises ContractError when a spec cannot be served by any correct kernel (bind time)
     check_args:   raises ContractError when call arguments break the contract (ANYACCEL_VALIDATE=1 only)
     default_spec: a representative spec for a platform, used by `anyaccel info` / `explain`
@@ -39,6 +42,7 @@ class OpDef:
     fake: Callable[..., Any]
     default_spec: Callable[[Any], Any]
     mutates: tuple[str, ...] = ()
+    weights: tuple[str, ...] = ()
     check_spec: Callable[[Any], None] = field(default=lambda spec: None)
     check_args: Callable[..., None] = field(default=lambda spec, *a, **k: None)
 

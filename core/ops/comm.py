@@ -3,6 +3,11 @@
 Every op is functional (returns a new tensor) and names its torch.distributed process group by the group's
 registered name (`ProcessGroup.group_name`), as torch's functional collectives do, so the ops trace under
 torch.compile. Models call them through a `Communicator` (anyaccel.comm), never directly.
+
+Every rank calls the op with the same dtype. Data-movement ops (all_gather, all_to_all, broadcast) carry any
+dtype bit-exactly, float8 included. Reductions (all_reduce, reduce_scatter) sum floating-point tensors and
+raise ValueError for float8: an fp8 value means nothing without its scale, so there is no correct fp8 sum
+(dequantize first, or all_gather the fp8 data together with its scales).
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from .common import preferred_dtype
 
 @dataclass(frozen=True)
 class CommSpec:
-    """dtype: element type carried; world_size: ranks in the group; max_bytes: the largest message this
-    binding will carry (None: unbounded). A small-message kernel (e.g. a one-shot custom all-reduce)
-    accepts only specs whose max_bytes fits its buffer; the Communicator binds one kernel per size class."""
+    """dtype: element type carried; world_size: ranks in the group; max_bytes: the largest input this
+    binding will be called with, in bytes of one rank's x (x.nbytes; None: unbounded). A small-message
+    kernel (e.g. a one-shot custom all-reduce) accepts only specs whose max_bytes fits its buffer (for
+    all_gather the output is world_size * max_bytes); the Communicator binds one kernel per size class."""
 
     dtype: torch.dtype = torch.float32
     world_size: int = 2
@@ -32,8 +38,8 @@ def all_reduce(x: torch.Tensor, group_name: str) -> torch.Tensor:
 
 
 def all_gather(x: torch.Tensor, group_name: str, dim: int = 0) -> torch.Tensor:
-    """Concatenation of every rank's x along `dim`, in rank order. Shapes must match except nothing: all
-    ranks pass equal shapes; the result's `dim` is world_size times larger."""
+    """Concatenation of every rank's x along `dim`, in rank order. Every rank passes the same shape; the
+    result has that shape with `dim` world_size times larger."""
     raise NotImplementedError
 
 

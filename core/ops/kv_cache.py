@@ -41,10 +41,14 @@ def _hnd(n: int, b: int, h: int, d: int) -> tuple[int, ...]:
     return (n, h, b, d)
 
 
-# [num_blocks, block_size, Hkv, D]: vLLM/FlashAttention, FlashInfer "NHD", torch_npu's paged layouts.
+# [num_blocks, block_size, Hkv, D]: vLLM/FlashAttention(-4) pages, FlashInfer and AITER "NHD"; torch_npu's
+# BnBsH [num_blocks, block_size, Hkv * D] is a free view of it.
 NHD = KVLayout("NHD", _nhd, _nhd)
-# [num_blocks, Hkv, block_size, D]: FlashInfer "HND", trtllm-gen decode on Blackwell.
+# [num_blocks, Hkv, block_size, D]: FlashInfer and AITER "HND", trtllm-gen (Blackwell), torch_npu's BnNBsD.
 HND = KVLayout("HND", _hnd, _hnd)
+
+# Built-in layouts that have a zero-copy [num_blocks, block_size, Hkv, D] view (see as_nhd).
+NHD_VIEWABLE = ("NHD", "HND")
 
 LAYOUTS: dict[str, KVLayout] = {"NHD": NHD, "HND": HND}
 
@@ -64,7 +68,7 @@ def layout(name: str) -> KVLayout:
 
 
 def as_nhd(cache: torch.Tensor, layout_name: str) -> torch.Tensor:
-    """A [num_blocks, block_size, Hkv, D] view of a cache in a built-in layout (no copy)."""
+    """A [num_blocks, block_size, Hkv, D] view of a cache in a layout of NHD_VIEWABLE (no copy)."""
     if layout_name == "NHD":
         return cache
     if layout_name == "HND":

@@ -51,7 +51,9 @@ def topk(router_logits: torch.Tensor, top_k: int, scoring: str = "softmax", reno
     are the unbiased scores of the chosen experts.
     renormalize:   divide the k weights of a token by their sum
     routed_scaling_factor: finally multiplies the weights
-    Returns (weights [T, top_k] float32, ids [T, top_k] int32), ordered by descending choice score.
+    Returns (weights [T, top_k] float32, ids [T, top_k] int32). The order of the k pairs within a row is
+    free (the reference sorts by descending choice score; the kit compares each row as a set of pairs).
+    Grouped selection needs top_k <= topk_group * E / n_group.
     """
     raise NotImplementedError
 
@@ -97,12 +99,14 @@ def _fake_experts(hidden, *args, **kwargs):
 def _check_topk_spec(spec: TopKSpec) -> None:
     op = "moe.topk"
     expect(op, spec.scoring in SCORINGS, f"scoring must be one of {SCORINGS}, got {spec.scoring!r}")
-    expect(op, 0 < spec.top_k <= spec.num_experts, f"top_k must be in [1, {spec.num_experts}], got {spec.top_k}")
+    expect(op, 0 < spec.top_k <= spec.num_experts,
+           f"top_k must be in [1, {spec.num_experts}], got {spec.top_k}")
 
 
 def _check_experts_spec(spec: MoESpec) -> None:
     op = "moe.experts"
-    expect(op, spec.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}, got {spec.activation!r}")
+    expect(op, spec.activation in ACTIVATIONS,
+           f"activation must be one of {ACTIVATIONS}, got {spec.activation!r}")
     expect(op, spec.quant in MOE_QUANT, f"quant must be one of {MOE_QUANT}, got {spec.quant!r}")
     if spec.quant == "int4_group":
         expect(op, spec.group_size in (32, 64, 128) and spec.hidden_size % spec.group_size == 0
@@ -117,6 +121,8 @@ def _check_topk(spec: TopKSpec, router_logits, top_k, scoring="softmax", renorma
     expect(op, top_k == spec.top_k and scoring == spec.scoring, "top_k/scoring differ from the bound spec")
     expect(op, spec.num_experts % n_group == 0 and 0 < topk_group <= n_group,
            f"n_group must divide E and 0 < topk_group <= n_group, got {n_group}, {topk_group}")
+    expect(op, top_k <= topk_group * (spec.num_experts // n_group),
+           f"top_k={top_k} exceeds the {topk_group} eligible groups of {spec.num_experts // n_group} experts")
     if correction_bias is not None:
         expect_tensor(op, "correction_bias", correction_bias, shape=(spec.num_experts,))
 
@@ -132,10 +138,12 @@ def _check_experts(spec: MoESpec, hidden, w13, w2, topk_weights, topk_ids, activ
     expect_tensor(op, "topk_weights", topk_weights, shape=(hidden.shape[0], spec.top_k), dtype=torch.float32)
     expect_tensor(op, "topk_ids", topk_ids, shape=(hidden.shape[0], spec.top_k), dtype=torch.int32)
     expect(op, (expert_map is not None) == spec.expert_parallel, "expert_map presence differs from the spec")
-    expect(op, (w13_scale is not None) == (spec.quant != "none"), f"quant={spec.quant} and w13_scale disagree")
+    expect(op, (w13_scale is not None) == (spec.quant != "none"),
+           f"quant={spec.quant} and w13_scale disagree")
 
 
 TOPK = OpDef("moe.topk", topk, TopKSpec, _fake_topk, lambda p: TopKSpec(),
              check_spec=_check_topk_spec, check_args=_check_topk)
 EXPERTS = OpDef("moe.experts", experts, MoESpec, _fake_experts, lambda p: MoESpec(dtype=preferred_dtype(p)),
-                check_spec=_check_experts_spec, check_args=_check_experts)
+                check_spec=_check_experts_spec, check_args=_check_experts,
+                weights=("w13", "w2", "w13_scale", "w2_scale", "w13_zeros", "w2_zeros"))

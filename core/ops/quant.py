@@ -33,7 +33,8 @@ class QuantSpec:
 @dataclass(frozen=True)
 class GemmSpec:
     """Spec of fp8_gemm / int8_gemm. scales: "tensor" (a [1], b [1]), "channel" (a [M, 1] per token,
-    b [N, 1] per output channel), "block" (a [M, K/128] per 1x128 group, b [N/128, K/128] per 128x128 tile)."""
+    b [N, 1] per output channel), "block" (a [M, ceil(K/128)] per 1x128 group, b [ceil(N/128),
+    ceil(K/128)] per 128x128 tile)."""
 
     out_dtype: torch.dtype = torch.float32
     scales: str = "channel"
@@ -59,7 +60,8 @@ def quantize_fp8(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str,
 
     granularity "tensor": scale [1]; "token": scale [M, 1]; "block": scale [M, ceil(K/128)].
     Dynamic (scale None): scale = max(amax(|x|) over the group, 1e-12) / fp8_max, q = sat(x / scale), where
-    fp8_max is 448 for e4m3fn and 240 for e4m3fnuz (gfx942). Static (scale given, tensor only): q = sat(x/scale).
+    fp8_max is 448 for e4m3fn and 240 for e4m3fnuz (gfx942), and sat() clamps to +-fp8_max before rounding
+    to nearest. Static (scale given, granularity "tensor" only): q = sat(x / scale), the scale returned.
     """
     raise NotImplementedError
 
@@ -80,12 +82,14 @@ def fp8_gemm(a: torch.Tensor, b: torch.Tensor, a_scale: torch.Tensor, b_scale: t
 def int8_gemm(a: torch.Tensor, b: torch.Tensor, a_scale: torch.Tensor, b_scale: torch.Tensor,
               out_dtype: torch.dtype, bias: torch.Tensor | None = None) -> torch.Tensor:
     """W8A8: out [M, N] = (a @ b.T in exact int32) * a_scale * b_scale.T + bias, rounded to out_dtype.
-    a: [M, K] int8, a_scale [M, 1] float32 (per token); b: [N, K] int8, b_scale [N, 1] float32 (per channel)."""
+    a: [M, K] int8, a_scale [M, 1] float32 (per token); b: [N, K] int8, b_scale [N, 1] float32 (per
+    channel)."""
     raise NotImplementedError
 
 
-def w4a16_gemm(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, qzeros: torch.Tensor | None = None,
-               g_idx: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+def w4a16_gemm(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
+               qzeros: torch.Tensor | None = None, g_idx: torch.Tensor | None = None,
+               bias: torch.Tensor | None = None) -> torch.Tensor:
     """out [M, N] = x @ dequant(qweight).T + bias, with x [M, K] in spec.dtype (fp16/bf16).
 
     spec.format "gptq" (AutoGPTQ/GPTQModel checkpoints, v1 zero convention):
@@ -96,7 +100,9 @@ def w4a16_gemm(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, qze
     spec.format "awq" (AutoAWQ GEMM):
       qweight [K, N/8] int32 packed along N in the order [0, 2, 4, 6, 1, 3, 5, 7]: the nibble at bits 4i
       holds output channel 8c + AWQ_ORDER[i]; qzeros [K/G, N/8] packed the same way; scales [K/G, N]
-      w[n, k] = (q - z) * scale[k // G, n]
+      w[n, k] = (q - z) * scale[k // G, n]; without qzeros (symmetric) the zero is 8
+    The format is also told by the shapes (GPTQ's qweight has K/8 rows, AWQ's K): one kernel may serve both.
+    Packers and unpackers: anyaccel.schemes.packing; the formats are documented in docs/quantization.md.
     """
     raise NotImplementedError
 
@@ -150,7 +156,8 @@ def _check_gemm(op: str, qdtype_names: tuple[str, ...]):
         expect_tensor(op, "b", b, shape=(spec.n, a.shape[1]))
         expect(op, str(a.dtype).removeprefix("torch.") in qdtype_names and a.dtype == b.dtype,
                f"a and b must both be one of {qdtype_names}, got {a.dtype} and {b.dtype}")
-        expect(op, out_dtype == spec.out_dtype, f"out_dtype {out_dtype} differs from the bound {spec.out_dtype}")
+        expect(op, out_dtype == spec.out_dtype,
+               f"out_dtype {out_dtype} differs from the bound {spec.out_dtype}")
         if bias is not None:
             expect_tensor(op, "bias", bias, shape=(spec.n,))
 
@@ -176,9 +183,11 @@ QUANTIZE_INT8 = OpDef("quant.quantize_int8", quantize_int8, QuantSpec, _fake_qua
 FP8_GEMM = OpDef("quant.fp8_gemm", fp8_gemm, GemmSpec, _fake_gemm,
                  lambda p: GemmSpec(preferred_dtype(p), "block", p.fp8_dtype or "float8_e4m3fn"),
                  check_spec=_check_gemm_spec("quant.fp8_gemm"),
-                 check_args=_check_gemm("quant.fp8_gemm", FP8_DTYPES))
+                 check_args=_check_gemm("quant.fp8_gemm", FP8_DTYPES), weights=("b", "b_scale"))
 INT8_GEMM = OpDef("quant.int8_gemm", int8_gemm, GemmSpec, _fake_gemm, lambda p: GemmSpec(preferred_dtype(p)),
-                  check_spec=_check_gemm_spec("quant.int8_gemm"), check_args=_check_gemm("quant.int8_gemm", ("int8",)))
+                  check_spec=_check_gemm_spec("quant.int8_gemm"),
+                  check_args=_check_gemm("quant.int8_gemm", ("int8",)), weights=("b", "b_scale"))
 W4A16_GEMM = OpDef("quant.w4a16_gemm", w4a16_gemm, W4A16Spec, _fake_w4a16,
                    lambda p: W4A16Spec(torch.bfloat16 if "bfloat16" in p.dtypes else torch.float16),
-                   check_spec=_check_w4_spec, check_args=_check_w4)
+                   check_spec=_check_w4_spec, check_args=_check_w4,
+                   weights=("qweight", "scales", "qzeros", "g_idx"))

@@ -4,13 +4,14 @@ through the same hook as any plugin. It runs on every platform and always ranks 
 from __future__ import annotations
 
 from anyaccel.hookspecs import hookimpl
+from anyaccel.ops.kv_cache import NHD_VIEWABLE
 from anyaccel.registry import ANY, Kernel
 
 ANYACCEL_PLUGIN_API = ">=1,<2"
 
 # op -> "module:function" below anyaccel.providers.reference
 TARGETS: dict[str, str] = {
-    "attention.prefill": "attention:prefill",
+    "attention.prefill": "attention:prefill",  # attention targets are factories, see FACTORY_OPS
     "attention.decode": "attention:decode",
     "attention.write_kv": "attention:write_kv",
     "norm.rms_norm": "norm:rms_norm",
@@ -33,6 +34,16 @@ TARGETS: dict[str, str] = {
 }
 
 
+# Built per spec (target(spec, platform) returns the kernel): the cache layout is not visible from the call.
+FACTORY_OPS = frozenset({"attention.prefill", "attention.decode", "attention.write_kv"})
+
+
+def _reads_layout(spec, platform) -> str | None:
+    if spec.kv_layout in NHD_VIEWABLE:
+        return None
+    return f"reads KV layouts {', '.join(NHD_VIEWABLE)} only; the cache is {spec.kv_layout}"
+
+
 def kernel_name(op: str) -> str:
     """reference.<op tail>: reference.rms_norm, reference.decode; rope.apply is reference.rope."""
     tail = op.split(".", 1)[1]
@@ -43,6 +54,7 @@ def kernel_name(op: str) -> str:
 def anyaccel_kernels() -> list[Kernel]:
     return [
         Kernel(op=op, name=kernel_name(op), target=f"{__name__}.{target}", platforms=frozenset({ANY}),
-               verified="oracle")
+               verified="oracle", factory=op in FACTORY_OPS,
+               supports=_reads_layout if op in FACTORY_OPS else None)
         for op, target in TARGETS.items()
     ]

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# CPU lane: the whole suite (what .ci/run does) plus the conformance kit's report as JSON.
+set -euo pipefail
+make test
+.venv/bin/anyaccel check --json > conformance-cpu.json

@@ -1,0 +1,242 @@
+"""The model benchmark behind `anyaccel bench --op model`: our engine against transformers' `generate` on the
+same checkpoint, in one run.
+
+For each batch size, each engine runs in a fresh subprocess (so its peak memory is its own): batch prompts of
+`input_len` random tokens, `output_len` greedy tokens each (no early stop). Reported: generated tokens/s,
+the ratio ours / transformers, peak memory (device memory on accelerators, peak RSS on the CPU), and, for our
+decode at batch 1, the memory-bandwidth bound: bytes read per decoded token (the weights a token touches:
+every dense weight and the top-k experts of each MoE layer, plus the KV cache) over the copy bandwidth
+measured in the same run.
+
+    from anyaccel.models.bench import bench_model, format_report
+    print(format_report(bench_model()))          # the demo checkpoint, batch 1 and 8, 128 in / 128 out
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PROMPT_SEED = 0
+
+
+def _prompts(batch: int, input_len: int, vocab_size: int) -> list[list[int]]:
+    gen = torch.Generator().manual_seed(PROMPT_SEED)
+    return torch.randint(0, min(vocab_size, 256), (batch, input_len), generator=gen).tolist()
+
+
+def _peak_memory(device: torch.device) -> int:
+    if device.type == "cpu":
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    return torch.accelerator.max_memory_allocated(device)
+
+
+def _sync() -> None:
+    if torch.accelerator.is_available():
+        torch.accelerator.synchronize()
+
+
+def _ours(model_dir: str, batch: int, input_len: int, output_len: int, dtype: str) -> dict[str, Any]:
+    from .engine.llm import LLM, Stats
+    from .engine.sampling import SamplingParams
+
+    llm = LLM(
+        model_dir,
+        dtype=dtype,
+        max_model_len=input_len + output_len,
+        max_num_seqs=max(batch, 1),
+        progress=False,
+    )
+    prompts = _prompts(batch, input_len, llm.config.vocab_size)
+    llm.generate(prompts, SamplingParams(max_tokens=4, ignore_eos=True))  # warm-up
+    llm.stats = Stats()
+    start = time.perf_counter()
+    llm.generate(prompts, SamplingParams(max_tokens=output_len, ignore_eos=True))
+    _sync()
+    elapsed = time.perf_counter() - start
+    s = llm.stats
+    return {
+        "seconds": elapsed,
+        "tokens_per_s": batch * output_len / elapsed,
+        "decode_tokens_per_s": s.decode_tokens / s.decode_s / batch if s.decode_s else None,
+        "bytes_per_decode_token": _bytes_per_token(llm, input_len + output_len // 2),
+        "peak_memory_bytes": _peak_memory(llm.runner.device),
+    }
+
+
+def _bytes_per_token(llm: Any, context: int) -> int:
+    """Bytes one batch-1 decode step reads: dense weights, top-k of E experts per MoE layer, the KV cache of
+    `context` tokens."""
+    from .layers.attention import Attention
+    from .layers.moe import FusedMoE
+
+    total = 0
+    expert_params: set[int] = set()
+    for module in llm.model.modules():
+        if isinstance(module, FusedMoE):
+            share = min(1.0, module.routing.top_k / module.num_experts)
+            for p in (module.w13, module.w2):
+                total += int(p.nbytes * share)
+                expert_params.add(id(p))
+        if isinstance(module, Attention):
+            s = module.spec
+            total += 2 * context * s.num_kv_heads * s.head_dim * s.cache_dtype.itemsize
+    embed = llm.model.model.embed_tokens.weight
+    for p in llm.model.parameters():  # the embedding reads one row, not the table (unless tied to the head)
+        if id(p) not in expert_params and (p is not embed or llm.model.lm_head.tied):
+            total += p.nbytes
+    return total
+
+
+def _transformers(model_dir: str, batch: int, input_len: int, output_len: int, dtype: str) -> dict[str, Any]:
+    from transformers import AutoModelForCausalLM
+
+    from .engine.model_runner import platform_device
+
+    device = platform_device()
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+    ids = torch.tensor(_prompts(batch, input_len, model.config.vocab_size), device=device)
+    kwargs = dict(do_sample=False, pad_token_id=0, eos_token_id=None)
+    with torch.inference_mode():
+        model.generate(ids, max_new_tokens=4, min_new_tokens=4, **kwargs)  # warm-up
+        start = time.perf_counter()
+        out = model.generate(ids, max_new_tokens=output_len, min_new_tokens=output_len, **kwargs)
+        _sync()
+        elapsed = time.perf_counter() - start
+    assert out.shape[1] == input_len + output_len
+    return {
+        "seconds": elapsed,
+        "tokens_per_s": batch * output_len / elapsed,
+        "peak_memory_bytes": _peak_memory(device),
+    }
+
+
+def copy_bandwidth(nbytes: int = 256 << 20, repeats: int = 5) -> float:
+    """Bytes/s of a device copy (read + write counted), best of `repeats`."""
+    from .engine.model_runner import platform_device
+
+    src = torch.empty(nbytes // 4, dtype=torch.float32, device=platform_device()).fill_(1.0)
+    dst = torch.empty_like(src)
+    best = float("inf")
+    for _ in range(repeats):
+        _sync()
+        start = time.perf_counter()
+        dst.copy_(src)
+        _sync()
+        best = min(best, time.perf_counter() - start)
+    return 2 * nbytes / best
+
+
+def _worker(
+    kind: str, model_dir: str, batch: int, input_len: int, output_len: int, dtype: str
+) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        "-m",
+        __name__,
+        kind,
+        model_dir,
+        str(batch),
+        str(input_len),
+        str(output_len),
+        dtype,
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"model benchmark worker {kind} (batch {batch}) failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_model(
+    model_dir: str | Path | None = None,
+    *,
+    batch_sizes: tuple[int, ...] = (1, 8),
+    input_len: int = 128,
+    output_len: int = 128,
+    dtype: str = "auto",
+) -> dict[str, Any]:
+    """Runs the benchmark (the demo checkpoint when model_dir is None); returns a JSON-ready dict."""
+    import anyaccel
+
+    from .demo import demo_checkpoint
+
+    model_dir = str(model_dir or demo_checkpoint())
+    runs = []
+    for batch in batch_sizes:
+        ours = _worker("ours", model_dir, batch, input_len, output_len, dtype)
+        theirs = _worker("transformers", model_dir, batch, input_len, output_len, dtype)
+        runs.append(
+            {
+                "batch": batch,
+                "ours": ours,
+                "transformers": theirs,
+                "speedup": ours["tokens_per_s"] / theirs["tokens_per_s"],
+            }
+        )
+    bandwidth = copy_bandwidth()
+    result: dict[str, Any] = {
+        "model": model_dir,
+        "platform": anyaccel.get_platform().name,
+        "dtype": dtype,
+        "input_len": input_len,
+        "output_len": output_len,
+        "runs": runs,
+        "copy_bandwidth_bytes_per_s": bandwidth,
+    }
+    single = next((r["ours"] for r in runs if r["batch"] == 1), None)
+    if single and single["decode_tokens_per_s"]:
+        bound = bandwidth / single["bytes_per_decode_token"]
+        result["decode_batch1"] = {
+            "tokens_per_s": single["decode_tokens_per_s"],
+            "bandwidth_bound_tokens_per_s": bound,
+            "fraction_of_bound": single["decode_tokens_per_s"] / bound,
+        }
+    return result
+
+
+def format_report(result: dict[str, Any]) -> str:
+    lines = [
+        f"model benchmark: {result['model']} on {result['platform']}, {result['input_len']} tokens in, "
+        f"{result['output_len']} out, greedy",
+        "batch  ours tok/s  transformers tok/s  ratio  peak MiB (ours / transformers)",
+    ]
+    for r in result["runs"]:
+        o, t = r["ours"], r["transformers"]
+        lines.append(
+            f"{r['batch']:>5}  {o['tokens_per_s']:>10.1f}  {t['tokens_per_s']:>18.1f}  {r['speedup']:>5.2f}  "
+            f"{o['peak_memory_bytes'] / 2**20:.0f} / {t['peak_memory_bytes'] / 2**20:.0f}"
+        )
+    d = result.get("decode_batch1")
+    if d:
+        lines.append(
+            f"decode at batch 1: {d['tokens_per_s']:.1f} tok/s; memory-bandwidth bound "
+            f"{d['bandwidth_bound_tokens_per_s']:.1f} tok/s "
+            f"(copy {result['copy_bandwidth_bytes_per_s'] / 1e9:.1f} "
+            f"GB/s): {100 * d['fraction_of_bound']:.1f}% of the bound"
+        )
+    return "\n".join(lines)
+
+
+def _main() -> None:
+    p = argparse.ArgumentParser(description="one engine of the model benchmark (run by bench_model)")
+    p.add_argument("kind", choices=("ours", "transformers"))
+    p.add_argument("model_dir")
+    p.add_argument("batch", type=int)
+    p.add_argument("input_len", type=int)
+    p.add_argument("output_len", type=int)
+    p.add_argument("dtype")
+    a = p.parse_args()
+    run = _ours if a.kind == "ours" else _transformers
+    print(json.dumps(run(a.model_dir, a.batch, a.input_len, a.output_len, a.dtype)))
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,1 @@
+"""The paged-KV engine: sequences, block manager, scheduler, model runner, sampler and the LLM API."""

@@ -1,0 +1,145 @@
+"""LLM: the Python API. `LLM(model_dir).generate(prompts, SamplingParams(...))`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..config import ModelConfig
+from ..layers.attention import CacheConfig
+from ..parallel import init_parallel
+from .block_manager import BlockManager
+from .model_runner import ModelRunner
+from .sampler import sample
+from .sampling import SamplingParams
+from .scheduler import Scheduler
+from .sequence import Sequence
+from .tokenizer import load_tokenizer
+
+
+@dataclass
+class RequestOutput:
+    prompt_token_ids: list[int]
+    token_ids: list[int]
+    text: str
+    logits: torch.Tensor | None  # [len(token_ids), vocab] float32 when SamplingParams.return_logits
+
+
+@dataclass
+class Stats:
+    """Tokens and seconds of the steps that prefilled prompts and of the steps that only decoded."""
+
+    prefill_tokens: int = 0
+    prefill_s: float = 0.0
+    decode_tokens: int = 0
+    decode_s: float = 0.0
+    steps: list[tuple[int, int, float]] = field(default_factory=list)  # (prefill tokens, decode tokens, s)
+
+
+class LLM:
+    """model_dir: a Hugging Face checkpoint directory. dtype: "auto" (the checkpoint's, when the platform
+    computes in it, else float32), or a torch dtype / its name. Under torchrun the model is split across the
+    ranks (tensor parallel; expert_parallel=True splits MoE experts instead)."""
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        dtype: str | torch.dtype = "auto",
+        block_size: int = 16,
+        kv_cache_dtype: torch.dtype | None = None,
+        max_model_len: int | None = None,
+        num_blocks: int | None = None,
+        kv_cache_bytes: int = 1 << 30,
+        max_num_seqs: int = 64,
+        max_num_batched_tokens: int = 8192,
+        expert_parallel: bool = False,
+        compile: bool = False,
+        progress: bool = True,
+    ):
+        self.model_dir = Path(model_dir)
+        self.config = ModelConfig.from_dir(self.model_dir)
+        self.parallel = init_parallel(expert_parallel)
+        max_model_len = max_model_len or min(self.config.max_position_embeddings, 4096)
+        self.runner = ModelRunner(
+            self.model_dir,
+            self.config,
+            self.parallel,
+            dtype=dtype,
+            cache=CacheConfig(block_size, kv_cache_dtype),
+            max_model_len=max_model_len,
+            num_blocks=num_blocks,
+            kv_cache_bytes=kv_cache_bytes,
+            max_num_seqs=max_num_seqs,
+            compile=compile,
+            progress=progress,
+        )
+        self.max_model_len = max_model_len
+        self.blocks = BlockManager(self.runner.num_blocks, block_size)
+        self.scheduler = Scheduler(
+            self.blocks, max_num_seqs, max(max_num_batched_tokens, max_model_len), self._eos_ids()
+        )
+        self.tokenizer = load_tokenizer(self.model_dir, self.config.vocab_size)
+        self.stats = Stats()
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.runner.model
+
+    def _eos_ids(self) -> set[int]:
+        eos = self.config.get("eos_token_id")
+        return set(eos) if isinstance(eos, list) else ({eos} if eos is not None else set())
+
+    def generate(
+        self,
+        prompts: list[str] | list[list[int]],
+        params: SamplingParams | list[SamplingParams] | None = None,
+    ) -> list[RequestOutput]:
+        """One output per prompt, in order. A prompt is text (tokenized here) or a list of token ids; `params`
+        is one SamplingParams for all prompts or one per prompt."""
+        per_prompt = params if isinstance(params, list) else [params or SamplingParams()] * len(prompts)
+        if len(per_prompt) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(per_prompt)} SamplingParams")
+        seqs = []
+        for prompt, params in zip(prompts, per_prompt, strict=True):
+            ids = self.tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
+            if len(ids) + params.max_tokens > self.max_model_len:
+                raise ValueError(
+                    f"prompt of {len(ids)} tokens + max_tokens {params.max_tokens} exceeds "
+                    f"max_model_len {self.max_model_len}"
+                )
+            seqs.append(Sequence(ids, params, self.blocks.block_size))
+            self.scheduler.add(seqs[-1])
+        while not self.scheduler.done:
+            self.step()
+        return [self._output(seq) for seq in seqs]
+
+    def step(self) -> None:
+        prefill, decode = self.scheduler.schedule()
+        start = time.perf_counter()
+        batch = prefill + decode
+        logits = self.runner.run(prefill, decode)
+        tokens = sample(logits, batch)
+        elapsed = time.perf_counter() - start
+        new_tokens = sum(len(s) - s.num_cached_tokens for s in prefill)
+        self.stats.steps.append((new_tokens, len(decode), elapsed))
+        if prefill:
+            self.stats.prefill_tokens += new_tokens
+            self.stats.prefill_s += elapsed
+        else:
+            self.stats.decode_tokens += len(decode)
+            self.stats.decode_s += elapsed
+        for seq, row in zip(batch, logits, strict=True):
+            if seq.params.return_logits:
+                seq.logits.append(row.cpu())
+        self.scheduler.finish_step(batch, tokens)
+
+    def _output(self, seq: Sequence) -> RequestOutput:
+        logits = torch.stack(seq.logits) if seq.params.return_logits else None
+        completion = seq.completion_token_ids
+        return RequestOutput(
+            seq.token_ids[: seq.num_prompt_tokens], completion, self.tokenizer.decode(completion), logits
+        )

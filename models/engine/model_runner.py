@@ -1,0 +1,126 @@
+"""ModelRunner: builds the model, loads its weights, allocates the paged KV cache and runs one batch per step.
+
+Per step it builds the AttentionMetadata once (prefill sequences first, then one token per decode
+sequence), lets every selected attention kernel plan from it, runs the model and returns the logits of
+the last position of every sequence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import torch
+
+import anyaccel
+
+from ..config import ModelConfig, resolve_dtype
+from ..layers.attention import Attention, CacheConfig, ForwardMetadata
+from ..layers.ops import resolutions
+from ..loader import load_weights
+from ..parallel import Parallel
+from ..registry import build_model
+from .sequence import Sequence
+
+
+def platform_device() -> torch.device:
+    """The device anyaccel detected (with this rank's index under torchrun on accelerators)."""
+    kind = anyaccel.get_platform().device_type
+    if kind == "cpu":
+        return torch.device("cpu")
+    return torch.device(kind, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+class ModelRunner:
+    def __init__(
+        self,
+        model_dir: Path,
+        config: ModelConfig,
+        parallel: Parallel,
+        *,
+        dtype: str | torch.dtype,
+        cache: CacheConfig,
+        max_model_len: int,
+        num_blocks: int | None,
+        kv_cache_bytes: int,
+        max_num_seqs: int,
+        compile: bool = False,
+        progress: bool = True,
+    ):
+        self.device = platform_device()
+        self.dtype = resolve_dtype(dtype, config, anyaccel.get_platform().dtypes)
+        self.block_size = cache.block_size
+        self.model = build_model(config, parallel, self.dtype, cache, self.device)
+        load_weights(self.model, model_dir, progress=progress)
+        self.layers = [m for m in self.model.modules() if isinstance(m, Attention)]
+        self.attention_resolutions = [r for r in resolutions(self.model) if r.op.startswith("attention.")]
+        self.num_blocks = num_blocks or self._fit_blocks(max_model_len, max_num_seqs, kv_cache_bytes)
+        self.cache_bytes = sum(layer.allocate_cache(self.num_blocks, self.device) for layer in self.layers)
+        self.forward = (
+            torch.compile(self.model.forward, fullgraph=True, dynamic=True) if compile else self.model.forward
+        )
+
+    def _fit_blocks(self, max_model_len: int, max_num_seqs: int, budget: int) -> int:
+        """Enough blocks for max_num_seqs full-length sequences, limited by `budget` bytes (at least one)."""
+        per_block = sum(
+            2
+            * self.block_size
+            * layer.spec.num_kv_heads
+            * layer.spec.head_dim
+            * layer.spec.cache_dtype.itemsize
+            for layer in self.layers
+        )
+        blocks_per_seq = -(-max_model_len // self.block_size)
+        return max(blocks_per_seq, min(blocks_per_seq * max_num_seqs, budget // per_block))
+
+    def _tensor(self, values: list, dtype: torch.dtype) -> torch.Tensor:
+        return torch.tensor(values, dtype=dtype, device=self.device)
+
+    def _block_tables(self, seqs: list[Sequence]) -> torch.Tensor:
+        width = max(len(s.block_table) for s in seqs)
+        return self._tensor([s.block_table + [0] * (width - len(s.block_table)) for s in seqs], torch.int32)
+
+    def prepare(self, prefill: list[Sequence], decode: list[Sequence]):
+        """(input_ids [T], positions [T], metadata, indices [len(prefill) + len(decode)] of the rows whose
+        logits are sampled)."""
+        ids, positions, slots, cu, last = [], [], [], [0], []
+        for seq in prefill:
+            start = seq.num_cached_tokens
+            ids += seq.token_ids[start:]
+            positions += range(start, len(seq))
+            slots += [seq.slot(p) for p in range(start, len(seq))]
+            cu.append(cu[-1] + len(seq) - start)
+            last.append(cu[-1] - 1)
+        for seq in decode:
+            ids.append(seq.token_ids[-1])
+            positions.append(len(seq) - 1)
+            slots.append(seq.slot(len(seq) - 1))
+            last.append(len(ids) - 1)
+        meta = ForwardMetadata(
+            num_prefill_tokens=cu[-1],
+            num_decode_tokens=len(decode),
+            slot_mapping=self._tensor(slots, torch.int64),
+            positions=self._tensor(positions, torch.int64),
+        )
+        if prefill:
+            meta.cu_seqlens_q = self._tensor(cu, torch.int32)
+            meta.max_seqlen_q = max(b - a for a, b in itertools.pairwise(cu))
+            meta.prefill_seq_lens = self._tensor([len(s) for s in prefill], torch.int32)
+            meta.prefill_max_seq_len = max(len(s) for s in prefill)
+            meta.prefill_block_tables = self._block_tables(prefill)
+            meta.has_prefix = any(s.num_cached_tokens for s in prefill)
+        if decode:
+            meta.decode_seq_lens = self._tensor([len(s) for s in decode], torch.int32)
+            meta.decode_max_seq_len = max(len(s) for s in decode)
+            meta.decode_block_tables = self._block_tables(decode)
+        return self._tensor(ids, torch.int64), meta.positions, meta, self._tensor(last, torch.int64)
+
+    @torch.inference_mode()
+    def run(self, prefill: list[Sequence], decode: list[Sequence]) -> torch.Tensor:
+        """Logits [len(prefill) + len(decode), vocab] float32 for the next token of each sequence."""
+        input_ids, positions, meta, last = self.prepare(prefill, decode)
+        for resolution in self.attention_resolutions:
+            resolution.plan(meta)
+        hidden = self.forward(input_ids, positions, meta)
+        return self.model.compute_logits(hidden[last]).float()

@@ -1,0 +1,45 @@
+"""Tokenizers: the checkpoint's own (tokenizer files in its directory, through transformers), or the
+byte-level tokenizer for checkpoints that ship none (such as the built-in demo): token i < 256 is byte i."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+
+
+class ByteTokenizer:
+    """UTF-8 bytes as token ids; ids >= 256 (none are produced by encode) decode to nothing."""
+
+    def encode(self, text: str) -> list[int]:
+        return list(text.encode("utf-8"))
+
+    def decode(self, token_ids: list[int]) -> str:
+        return bytes(t for t in token_ids if t < 256).decode("utf-8", errors="replace")
+
+
+def load_tokenizer(model_dir: Path, vocab_size: int) -> Any:
+    """An object with encode(text) -> ids and decode(ids) -> text."""
+    if any((model_dir / name).is_file() for name in TOKENIZER_FILES):
+        from transformers import AutoTokenizer
+
+        hf = AutoTokenizer.from_pretrained(str(model_dir))
+        return _HFTokenizer(hf)
+    if vocab_size < 256:
+        raise ValueError(
+            f"{model_dir}: no tokenizer files, and the vocabulary ({vocab_size}) is too small for the "
+            "byte-level tokenizer; pass token ids instead of text"
+        )
+    return ByteTokenizer()
+
+
+class _HFTokenizer:
+    def __init__(self, hf: Any):
+        self.hf = hf
+
+    def encode(self, text: str) -> list[int]:
+        return self.hf.encode(text)
+
+    def decode(self, token_ids: list[int]) -> str:
+        return self.hf.decode(token_ids, skip_special_tokens=True)

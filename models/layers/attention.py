@@ -1,0 +1,138 @@
+"""Attention over a paged KV cache with attention.write_kv / prefill / decode.
+
+Each layer binds the three ops once for its spec (heads, head dim, dtype, block size, KV layout) and owns its
+cache, allocated in the layout the selected decode kernel reads. Every forward gets the batch's
+AttentionMetadata (built once per forward by the engine): prefill tokens first, then one token per decode
+sequence. The sliding window is per layer (-1: none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+import anyaccel
+from anyaccel.dispatch import rank
+from anyaccel.errors import ResolutionError
+from anyaccel.ops.attention import AttentionMetadata, AttentionSpec
+from anyaccel.ops.kv_cache import LAYOUTS, layout
+
+from .ops import bind
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """block_size: token slots per cache block; kv_dtype: None for the model dtype (or an fp8 e4m3 type)."""
+
+    block_size: int = 16
+    kv_dtype: torch.dtype | None = None
+
+
+def choose_kv_layout(spec: AttentionSpec) -> str:
+    """The layout read by the best decode kernel for `spec`: decode is resolved once per known layout and the
+    best-ranked selection wins, so a vendor kernel with its own layout beats a reference that reads any."""
+    resolutions = [anyaccel.resolve("attention.decode", replace(spec, kv_layout=name)) for name in LAYOUTS]
+    by_kernel = {r.selected: r for r in resolutions if r.selected is not None}
+    if not by_kernel:
+        raise ResolutionError(resolutions[0].error)
+    return by_kernel[rank(list(by_kernel))[0]].spec.kv_layout
+
+
+@dataclass
+class ForwardMetadata(AttentionMetadata):
+    """The op metadata plus what the model needs to choose between its bindings: whether any prefill
+    sequence has cached tokens before its new ones (prefix-cache hits)."""
+
+    has_prefix: bool = False
+
+
+class Attention(nn.Module):
+    """q: [T, Hq, D], k/v: [T, Hkv, D] (this rank's heads) -> [T, Hq, D]."""
+
+    def __init__(
+        self,
+        num_heads: int,
+        num_kv_heads: int,
+        head_dim: int,
+        scale: float,
+        *,
+        dtype: torch.dtype,
+        cache: CacheConfig,
+        sliding_window: int = -1,
+    ):
+        super().__init__()
+        self.scale, self.window = scale, sliding_window
+        base = AttentionSpec(
+            dtype,
+            num_heads,
+            num_kv_heads,
+            head_dim,
+            cache.kv_dtype,
+            cache.block_size,
+            scale=scale,
+            sliding_window=sliding_window,
+        )
+        self.spec = replace(base, kv_layout=choose_kv_layout(base))
+        self.write_kv = bind(self, "attention.write_kv", self.spec)
+        self.prefill = bind(self, "attention.prefill", self.spec)
+        self.prefill_after_prefix = bind(self, "attention.prefill", replace(self.spec, prefix=True))
+        self.decode = bind(self, "attention.decode", self.spec)
+        self.k_cache = self.v_cache = torch.empty(0)
+        # An fp8 cache stores k / k_scale; without calibrated scales from the checkpoint the scale is 1.
+        self.k_scale = self.v_scale = torch.ones(1) if self.spec.fp8_kv else None
+
+    def allocate_cache(self, num_blocks: int, device: torch.device) -> int:
+        """Allocates this layer's cache; returns its size in bytes."""
+        s = self.spec
+        if self.k_scale is not None:
+            self.k_scale, self.v_scale = self.k_scale.to(device), self.v_scale.to(device)
+        self.k_cache, self.v_cache = layout(s.kv_layout).allocate(
+            num_blocks, s.block_size, s.num_kv_heads, s.head_dim, s.cache_dtype, device
+        )
+        return self.k_cache.nbytes + self.v_cache.nbytes
+
+    def forward(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, meta: ForwardMetadata
+    ) -> torch.Tensor:
+        self.write_kv(k, v, self.k_cache, self.v_cache, meta.slot_mapping, self.k_scale, self.v_scale)
+        p = meta.num_prefill_tokens
+        outs = []
+        if p:
+            prefill = self.prefill_after_prefix if meta.has_prefix else self.prefill
+            outs.append(
+                prefill(
+                    q[:p],
+                    k[:p],
+                    v[:p],
+                    self.k_cache,
+                    self.v_cache,
+                    meta.prefill_block_tables,
+                    meta.cu_seqlens_q,
+                    meta.prefill_seq_lens,
+                    meta.max_seqlen_q,
+                    meta.prefill_max_seq_len,
+                    self.scale,
+                    True,
+                    self.window,
+                    k_scale=self.k_scale,
+                    v_scale=self.v_scale,
+                )
+            )
+        if meta.num_decode_tokens:
+            outs.append(
+                self.decode(
+                    q[p:],
+                    self.k_cache,
+                    self.v_cache,
+                    meta.decode_block_tables,
+                    meta.decode_seq_lens,
+                    meta.decode_max_seq_len,
+                    self.scale,
+                    self.window,
+                    k_scale=self.k_scale,
+                    v_scale=self.v_scale,
+                )
+            )
+        return outs[0] if len(outs) == 1 else torch.cat(outs)

@@ -1,0 +1,70 @@
+"""Vocab-parallel token embedding and LM head: each rank holds a contiguous slice of the vocabulary
+(padded up to a multiple of the tensor-parallel size)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..parallel import SINGLE, Parallel
+from .weights import WeightSlot, sharded_copy
+
+
+class VocabParallelEmbedding(nn.Module):
+    """weight: [ceil(vocab / world), hidden], rows [start, start + rows) of the vocabulary."""
+
+    def __init__(self, vocab_size: int, hidden_size: int, parallel: Parallel = SINGLE, *, dtype: torch.dtype):
+        super().__init__()
+        self.vocab_size, self.parallel = vocab_size, parallel
+        rows = -(-vocab_size // parallel.world_size)
+        self.start = parallel.rank * rows
+        self.stored = max(0, min(rows, vocab_size - self.start))  # rows that exist in the checkpoint
+        self.weight = nn.Parameter(torch.zeros(rows, hidden_size, dtype=dtype), requires_grad=False)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """input_ids: [T] int64 -> [T, hidden]; ids outside this rank's slice contribute zeros to the sum."""
+        if self.parallel.world_size == 1:
+            return F.embedding(input_ids, self.weight)
+        local = input_ids - self.start
+        mine = (local >= 0) & (local < self.weight.shape[0])
+        out = F.embedding(local.clamp(0, self.weight.shape[0] - 1), self.weight) * mine.unsqueeze(-1)
+        return self.parallel.all_reduce(out)
+
+    def weight_slots(self, prefix: str) -> Iterator[WeightSlot]:
+        shape = (self.vocab_size, self.weight.shape[1])
+        yield WeightSlot(
+            f"{prefix}.weight", shape, sharded_copy(self.weight.data, 0, self.start, self.stored)
+        )
+
+
+class ParallelLMHead(VocabParallelEmbedding):
+    """logits = hidden @ weight.T over the whole vocabulary (each rank's slice, gathered). With tied
+    embeddings the model shares the embedding's weight and this layer reads nothing from the checkpoint."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_size: int,
+        parallel: Parallel = SINGLE,
+        *,
+        dtype: torch.dtype,
+        tied_to: VocabParallelEmbedding | None = None,
+    ):
+        super().__init__(vocab_size, hidden_size, parallel, dtype=dtype)
+        self.tied = tied_to is not None
+        if tied_to is not None:
+            self.weight = tied_to.weight
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden: [N, hidden] -> logits [N, vocab_size] in hidden's dtype."""
+        logits = F.linear(hidden, self.weight)
+        if self.parallel.world_size > 1:
+            logits = self.parallel.all_gather(logits, dim=-1)
+        return logits[:, : self.vocab_size]
+
+    def weight_slots(self, prefix: str) -> Iterator[WeightSlot]:
+        if not self.tied:
+            yield from super().weight_slots(prefix)

@@ -1,0 +1,138 @@
+"""Loading a Hugging Face checkpoint directory: config.json plus one or more *.safetensors files (sharded
+checkpoints have model.safetensors.index.json). safetensors only: nothing is ever unpickled.
+
+Each layer declares the checkpoint tensors it reads (`weight_slots`), with their full shapes and how this
+rank takes its shard, so only this rank's part is read from disk (safetensors slices are lazy). Every
+problem is reported before or while reading, naming the file and the tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from torch import nn
+
+from .layers.weights import WeightSlot, model_slots
+
+INDEX = "model.safetensors.index.json"
+ALWAYS_IGNORED = (".rotary_emb.inv_freq",)  # buffers that old checkpoints saved and every model recomputes
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, malformed or does not match the model (the message names file and tensor)."""
+
+
+def tensor_files(model_dir: Path) -> dict[str, Path]:
+    """Tensor name -> the safetensors file holding it."""
+    index = model_dir / INDEX
+    if index.is_file():
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise CheckpointError(f"{index}: not a safetensors index with a 'weight_map' ({exc})") from None
+        located = {name: model_dir / file for name, file in weight_map.items()}
+        for file in sorted(set(located.values())):
+            if not file.is_file():
+                raise CheckpointError(f"{index} names {file.name}, which does not exist")
+        return located
+    files = sorted(model_dir.glob("*.safetensors"))
+    if not files:
+        others = sorted(p.name for p in model_dir.glob("*.bin")) + sorted(
+            p.name for p in model_dir.glob("*.pt")
+        )
+        extra = f" (found {', '.join(others)}: pickled checkpoints are never loaded)" if others else ""
+        raise CheckpointError(f"{model_dir}: no *.safetensors files{extra}")
+    located = {}
+    for file in files:
+        with _open(file) as f:
+            located.update(dict.fromkeys(f.keys(), file))
+    return located
+
+
+def _open(file: Path):
+    try:
+        return safe_open(str(file), framework="pt", device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{file}: not a readable safetensors file ({exc})") from None
+
+
+def _check_names(
+    model: nn.Module, model_dir: Path, slots: dict[str, WeightSlot], located: dict[str, Path]
+) -> None:
+    ignored = tuple(getattr(model, "ignored", ()))
+    missing = [name for name in slots if name not in located]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise CheckpointError(
+            f"{model_dir}: missing tensor{'s' if len(missing) > 1 else ''} {shown} "
+            f"(needed by {type(model).__name__})"
+        )
+    for name, file in located.items():
+        if (
+            name not in slots
+            and not name.startswith(ignored or ("\0",))
+            and not name.endswith(ALWAYS_IGNORED)
+        ):
+            raise CheckpointError(
+                f"{file}: unexpected tensor {name} ({type(model).__name__} has no such weight)"
+            )
+
+
+def load_weights(model: nn.Module, model_dir: Path | str, *, progress: bool = True) -> None:
+    """Fill every parameter of `model` from the checkpoint in `model_dir`, then let layers post-process."""
+    model_dir = Path(model_dir)
+    slots = {slot.name: slot for slot in model_slots(model)}
+    located = tensor_files(model_dir)
+    _check_names(model, model_dir, slots, located)
+    by_file: dict[Path, list[str]] = defaultdict(list)
+    for name in slots:
+        by_file[located[name]].append(name)
+    bar = _progress(len(slots), enabled=progress)
+    for file, names in sorted(by_file.items()):
+        with _open(file) as f, torch.no_grad():
+            for name in names:
+                _load_one(file, f, slots[name])
+                bar.update(1)
+    bar.close()
+    for module in model.modules():
+        if hasattr(module, "process_weights_after_loading"):
+            module.process_weights_after_loading()
+
+
+def _load_one(file: Path, f, slot: WeightSlot) -> None:
+    try:
+        src = f.get_slice(slot.name)
+        shape = tuple(src.get_shape())
+    except SafetensorError as exc:
+        raise CheckpointError(f"{file}: cannot read tensor {slot.name} ({exc})") from None
+    if shape != slot.shape:
+        raise CheckpointError(
+            f"{file}: tensor {slot.name} has shape {list(shape)}, expected {list(slot.shape)}"
+        )
+    if slot.load is None:
+        return
+    try:
+        slot.load(src)
+    except (SafetensorError, RuntimeError, OSError) as exc:
+        raise CheckpointError(f"{file}: cannot read tensor {slot.name} ({exc})") from None
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _progress(total: int, *, enabled: bool):
+    if not enabled or not sys.stderr.isatty():
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="loading weights", unit="tensor", file=sys.stderr, leave=False)

@@ -1,0 +1,64 @@
+"""How this process's share of the model is chosen: tensor parallelism over one torch.distributed group, and
+expert parallelism for MoE models over the same group.
+
+Tensor parallel (TP): attention heads, MLP and expert intermediate dims and the vocabulary are split
+across the group's ranks; row-parallel layers and the vocab-parallel embedding all-reduce their output.
+Expert parallel (EP): each rank holds a contiguous range of whole experts instead of a slice of every
+expert; the MoE output is all-reduced like a row-parallel layer. Attention stays tensor-parallel.
+World size 1 is the identity: no process group and no collective.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Parallel:
+    rank: int = 0
+    world_size: int = 1
+    expert_parallel: bool = False
+    comm: Any = None  # anyaccel.comm.Communicator over the group; None when world_size == 1
+
+    def all_reduce(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.world_size == 1 else self.comm.all_reduce(x)
+
+    def all_gather(self, x: torch.Tensor, dim: int) -> torch.Tensor:
+        return x if self.world_size == 1 else self.comm.all_gather(x, dim=dim)
+
+    def split(self, size: int, what: str) -> tuple[int, int]:
+        """(start, length) of this rank's equal share of `size` items; `what` names them in the error."""
+        if size % self.world_size:
+            raise ValueError(
+                f"{what} ({size}) is not divisible by the tensor-parallel size {self.world_size}"
+            )
+        part = size // self.world_size
+        return self.rank * part, part
+
+
+SINGLE = Parallel()
+
+
+def init_parallel(expert_parallel: bool = False, timeout_s: float = 300.0) -> Parallel:
+    """The Parallel of this process: world size 1 unless launched by torchrun (WORLD_SIZE > 1) or inside an
+    initialised torch.distributed group. Initialises the default group with the platform's dist backend."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if not dist.is_initialized():
+        if world == 1:
+            return Parallel(expert_parallel=expert_parallel)
+        import anyaccel
+
+        dist.init_process_group(anyaccel.get_platform().dist_backend, timeout=timedelta(seconds=timeout_s))
+    if dist.get_world_size() == 1:
+        return Parallel(expert_parallel=expert_parallel)
+    from anyaccel.comm import Communicator
+
+    group = dist.group.WORLD
+    return Parallel(dist.get_rank(), dist.get_world_size(), expert_parallel, Communicator(group))

@@ -1,0 +1,80 @@
+"""Tensor and expert parallelism over gloo: two spawned ranks (loopback, bounded timeouts) must reproduce the
+single-process logits of the same checkpoint."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from anyaccel.models import LLM, SamplingParams
+from anyaccel.models.testing import tiny_checkpoint
+
+PROMPTS = [[3, 14, 15, 92, 65, 35], [89, 79, 32, 38, 46, 26, 43, 38, 32, 79, 50]]
+PARAMS = SamplingParams(max_tokens=6, ignore_eos=True, return_logits=True)
+TIMEOUT_S = 180
+ARCHS = ("Qwen3MoeForCausalLM", "DeepseekV3ForCausalLM")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _logits(model_dir, expert_parallel: bool) -> list[torch.Tensor]:
+    llm = LLM(model_dir, dtype=torch.float32, expert_parallel=expert_parallel, progress=False)
+    return [o.logits for o in llm.generate(PROMPTS, PARAMS)]
+
+
+def _rank(rank: int, world: int, port: int, model_dirs: list[str], out_dir: str) -> None:
+    import torch.distributed as dist
+
+    import anyaccel
+
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        ANYACCEL_PLATFORM="cpu",
+    )
+    anyaccel.reset()
+    torch.set_num_threads(1)
+    try:
+        results = [{"tp": _logits(d, False), "ep": _logits(d, True)} for d in model_dirs]
+        torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_tp2_and_ep2_reproduce_single_rank_logits(tmp_path):
+    """Qwen3-MoE (grouped kv heads, softmax routing) and DeepSeek-V3 (MLA, grouped sigmoid routing, shared
+    experts, a dense layer), each at TP=2 and at EP=2, in one pair of ranks."""
+    torch.set_num_threads(1)
+    model_dirs = [str(tiny_checkpoint(arch, tmp_path / arch)) for arch in ARCHS]
+    expected = [_logits(model_dir, False) for model_dir in model_dirs]
+    ctx = mp.start_processes(
+        _rank, args=(2, _free_port(), model_dirs, str(tmp_path)), nprocs=2, start_method="spawn", join=False
+    )
+    deadline = time.monotonic() + TIMEOUT_S
+    while not ctx.join(timeout=max(1.0, deadline - time.monotonic())):
+        if time.monotonic() >= deadline:
+            for process in ctx.processes:
+                process.kill()
+            pytest.fail(f"the two ranks did not finish within {TIMEOUT_S} s")
+    for rank in range(2):
+        results = torch.load(tmp_path / f"rank{rank}.pt")
+        for arch, result, want_all in zip(ARCHS, results, expected, strict=True):
+            for mode in ("tp", "ep"):
+                for got, want in zip(result[mode], want_all, strict=True):
+                    torch.testing.assert_close(
+                        got, want, rtol=1e-4, atol=1e-4, msg=f"{arch} {mode} rank {rank}"
+                    )
