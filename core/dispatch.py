@@ -77,11 +77,15 @@ class Resolution:
         }
 
 
+def runs_on(k: Kernel, platform: Platform) -> bool:
+    """Whether the platform is one the kernel is built for (capability aside)."""
+    return platform.triton if k.needs_triton else (platform.name in k.platforms or ANY in k.platforms)
+
+
 def _platform_reason(k: Kernel, platform: Platform, relaxed: bool) -> str | None:
     """Why the kernel cannot run on this platform (None if it can). `relaxed` lets a kernel that can
     execute off its platforms (Triton's interpreter, MLX's CPU build) run for `anyaccel check -p`."""
-    runs_here = platform.triton if k.needs_triton else (platform.name in k.platforms or ANY in k.platforms)
-    if not runs_here:
+    if not runs_on(k, platform):
         where = "platforms where Triton runs" if k.needs_triton else ", ".join(sorted(k.platforms)) or "no platform"
         if relaxed and k.off_platform is not None:
             return k.off_platform()

@@ -83,7 +83,7 @@ def _bytes_per_token(llm: Any, context: int) -> int:
     for module in llm.model.modules():
         if isinstance(module, FusedMoE):
             share = min(1.0, module.routing.top_k / module.num_experts)
-            for p in (module.w13, module.w2):
+            for p in module.parameters(recurse=False):  # the scheme's expert weights and scales
                 total += int(p.nbytes * share)
                 expert_params.add(id(p))
         if isinstance(module, Attention):

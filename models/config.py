@@ -48,6 +48,11 @@ class ModelConfig:
         return archs[0]
 
     @property
+    def quantization(self) -> dict[str, Any] | None:
+        """The checkpoint's quantization_config (None: unquantized); it selects every layer's scheme."""
+        return self.get("quantization_config")
+
+    @property
     def head_dim(self) -> int:
         return self.get("head_dim") or self.hidden_size // self.num_attention_heads
 

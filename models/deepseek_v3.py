@@ -51,25 +51,23 @@ class MLAttention(nn.Module):
             c.kv_lora_rank,
         )
         qk = self.nope + self.rope_dim
-        heads = c.num_attention_heads
+        heads, bias, quant = c.num_attention_heads, c.get("attention_bias", False), c.quantization
         if c.get("q_lora_rank"):
-            self.q_a_proj = ReplicatedLinear(
-                h, c.q_lora_rank, bias=c.get("attention_bias", False), dtype=dtype
-            )
+            self.q_a_proj = ReplicatedLinear(h, c.q_lora_rank, bias=bias, dtype=dtype, quant=quant)
             self.q_a_layernorm = RMSNorm(c.q_lora_rank, eps, dtype=dtype)
-            self.q_b_proj = ColumnParallelLinear.split(c.q_lora_rank, heads * qk, parallel, dtype=dtype)
+            self.q_b_proj = ColumnParallelLinear.split(
+                c.q_lora_rank, heads * qk, parallel, dtype=dtype, quant=quant
+            )
         else:
-            self.q_proj = ColumnParallelLinear.split(h, heads * qk, parallel, dtype=dtype)
+            self.q_proj = ColumnParallelLinear.split(h, heads * qk, parallel, dtype=dtype, quant=quant)
         self.kv_a_proj_with_mqa = ReplicatedLinear(
-            h, self.latent + self.rope_dim, bias=c.get("attention_bias", False), dtype=dtype
+            h, self.latent + self.rope_dim, bias=bias, dtype=dtype, quant=quant
         )
         self.kv_a_layernorm = RMSNorm(self.latent, eps, dtype=dtype)
         self.kv_b_proj = ColumnParallelLinear.split(
-            self.latent, heads * (self.nope + self.v_dim), parallel, dtype=dtype
+            self.latent, heads * (self.nope + self.v_dim), parallel, dtype=dtype, quant=quant
         )
-        self.o_proj = RowParallelLinear(
-            heads * self.v_dim, h, parallel, bias=c.get("attention_bias", False), dtype=dtype
-        )
+        self.o_proj = RowParallelLinear(heads * self.v_dim, h, parallel, bias=bias, dtype=dtype, quant=quant)
         self.heads = heads // parallel.world_size
         self.rotary_emb = RotaryEmbedding(
             config, self.rope_dim, self.heads, 1, dtype=dtype, is_neox=not c.get("rope_interleave", True)
@@ -107,10 +105,12 @@ class DeepseekV3ForCausalLM(CausalLM):
             routed_scaling_factor=c.get("routed_scaling_factor", 1.0),
         )
 
+        quant = c.quantization
+
         def make_layer(config, i, parallel, dtype, cache):
             attn = MLAttention(config, parallel, dtype, cache)
             if i < c.get("first_k_dense_replace", 0):
-                return attn, GatedMLP(c.hidden_size, c.intermediate_size, parallel, dtype=dtype)
+                return attn, GatedMLP(c.hidden_size, c.intermediate_size, parallel, dtype=dtype, quant=quant)
             shared = (
                 GatedMLP(
                     c.hidden_size,
@@ -118,6 +118,7 @@ class DeepseekV3ForCausalLM(CausalLM):
                     parallel,
                     dtype=dtype,
                     reduce=False,
+                    quant=quant,
                 )
                 if c.get("n_shared_experts")
                 else None
@@ -131,6 +132,7 @@ class DeepseekV3ForCausalLM(CausalLM):
                 dtype=dtype,
                 shared_experts=shared,
                 router_dtype=torch.float32,
+                quant=quant,
             )
             return attn, moe
 

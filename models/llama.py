@@ -36,8 +36,11 @@ class LlamaAttention(nn.Module):
         super().__init__()
         d, h = config.head_dim, config.hidden_size
         parts = qkv_parts(config.num_attention_heads, config.num_key_value_heads, d, parallel)
-        self.qkv_proj = ColumnParallelLinear(h, parts, bias=qkv_bias, dtype=dtype)
-        self.o_proj = RowParallelLinear(config.num_attention_heads * d, h, parallel, bias=o_bias, dtype=dtype)
+        quant = config.quantization
+        self.qkv_proj = ColumnParallelLinear(h, parts, bias=qkv_bias, dtype=dtype, quant=quant)
+        self.o_proj = RowParallelLinear(
+            config.num_attention_heads * d, h, parallel, bias=o_bias, dtype=dtype, quant=quant
+        )
         self.sizes = [p.length for p in parts]
         self.heads, self.kv_heads, self.head_dim = parts[0].length // d, parts[1].length // d, d
         self.q_norm = RMSNorm(d, config.rms_norm_eps, dtype=dtype) if qk_norm else None
@@ -68,7 +71,9 @@ class LlamaAttention(nn.Module):
 def dense_mlp(config: ModelConfig, parallel: Parallel, dtype: torch.dtype) -> GatedMLP:
     if config.get("mlp_bias", False):
         raise ValueError(f"{config.path}: mlp_bias=true is not supported")
-    return GatedMLP(config.hidden_size, config.intermediate_size, parallel, dtype=dtype)
+    return GatedMLP(
+        config.hidden_size, config.intermediate_size, parallel, dtype=dtype, quant=config.quantization
+    )
 
 
 class LlamaForCausalLM(CausalLM):

@@ -110,7 +110,7 @@ def _load_one(file: Path, f, slot: WeightSlot) -> None:
         shape = tuple(src.get_shape())
     except SafetensorError as exc:
         raise CheckpointError(f"{file}: cannot read tensor {slot.name} ({exc})") from None
-    if shape != slot.shape:
+    if shape != slot.shape and not (slot.shape == () and shape == (1,)):  # scalars are also stored as [1]
         raise CheckpointError(
             f"{file}: tensor {slot.name} has shape {list(shape)}, expected {list(slot.shape)}"
         )

@@ -32,6 +32,7 @@ class MixtralForCausalLM(CausalLM):
                 parallel,
                 dtype=dtype,
                 names=MIXTRAL_EXPERTS,
+                quant=config.quantization,
             )
             return attn, moe
 

@@ -41,6 +41,7 @@ class Qwen3MoeForCausalLM(CausalLM):
                     routing,
                     parallel,
                     dtype=dtype,
+                    quant=config.quantization,
                 )
             else:
                 mlp = dense_mlp(config, parallel, dtype)

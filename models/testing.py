@@ -96,3 +96,65 @@ def tiny_checkpoint(
     kwargs = {"max_shard_size": max_shard_size} if max_shard_size else {}
     model.save_pretrained(str(path), **kwargs)
     return Path(path)
+
+
+FP8_MAX = 448.0  # float8_e4m3fn
+FP8_BLOCK = 128
+FP8_BLOCK_CONFIG: dict[str, Any] = {
+    "quant_method": "fp8",
+    "weight_block_size": [FP8_BLOCK, FP8_BLOCK],
+    "activation_scheme": "dynamic",
+}
+
+
+def quantize_fp8_block(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """weight [N, K] -> (float8_e4m3fn [N, K], weight_scale_inv float32 [ceil(N/128), ceil(K/128)]), one
+    scale per 128x128 tile (edge tiles partial), real = q * scale_inv: DeepSeek-V3's checkpoint format."""
+    n, k = weight.shape
+    rows, cols = -(-n // FP8_BLOCK), -(-k // FP8_BLOCK)
+    padded = torch.zeros(rows * FP8_BLOCK, cols * FP8_BLOCK)
+    padded[:n, :k] = weight.float()
+    tiles = padded.view(rows, FP8_BLOCK, cols, FP8_BLOCK)
+    scale = tiles.abs().amax(dim=(1, 3)).clamp_min(1e-12) / FP8_MAX
+    q = (tiles / scale[:, None, :, None]).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
+    return q.view_as(padded)[:n, :k].contiguous(), scale
+
+
+def dequantize_fp8_block(q: torch.Tensor, scale_inv: torch.Tensor) -> torch.Tensor:
+    """Inverse of quantize_fp8_block: float32 [N, K]."""
+    n, k = q.shape
+    full = scale_inv.repeat_interleave(FP8_BLOCK, 0).repeat_interleave(FP8_BLOCK, 1)
+    return q.float() * full[:n, :k]
+
+
+def _is_quantized_linear(name: str, t: torch.Tensor) -> bool:
+    """Linear weights that fp8 checkpoints quantize: not embeddings, LM head, norms or MoE routers."""
+    return t.dim() == 2 and not name.endswith(("embed_tokens.weight", "lm_head.weight", ".gate.weight"))
+
+
+def fp8_block_checkpoint(model_dir: Path | str, fp8_dir: Path | str, dequantized_dir: Path | str) -> Path:
+    """From a checkpoint in `model_dir`, write its DeepSeek-V3 style fp8 block version to `fp8_dir` (every
+    linear weight as e4m3fn + `weight_scale_inv`, quantization_config FP8_BLOCK_CONFIG) and the same weights
+    dequantized back to the checkpoint's dtype, unquantized, to `dequantized_dir`: two checkpoints of one
+    model, for checking the fp8 path against the dense one."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    model_dir, fp8_dir, dequantized_dir = Path(model_dir), Path(fp8_dir), Path(dequantized_dir)
+    config = json.loads((model_dir / "config.json").read_text())
+    tensors = load_file(model_dir / "model.safetensors")
+    quantized, dense = {}, {}
+    for name, t in tensors.items():
+        if not _is_quantized_linear(name, t):
+            quantized[name] = dense[name] = t
+            continue
+        q, scale = quantize_fp8_block(t)
+        quantized[name], quantized[name + "_scale_inv"] = q, scale
+        dense[name] = dequantize_fp8_block(q, scale).to(t.dtype)
+    for path, weights, extra in ((fp8_dir, quantized, {"quantization_config": FP8_BLOCK_CONFIG}),
+                                 (dequantized_dir, dense, {})):
+        path.mkdir(parents=True, exist_ok=True)
+        save_file(weights, path / "model.safetensors", metadata={"format": "pt"})
+        (path / "config.json").write_text(json.dumps({**config, **extra}, indent=2))
+    return fp8_dir

@@ -216,8 +216,8 @@ def _free_port() -> int:
 
 
 def _run_two_ranks(plugin_site: Path) -> list[dict[str, Any]]:
-    """Run this file as the program of two ranks, with the environment torchrun gives them and only the
-    size-test plugin enabled; returns each rank's findings."""
+    """Run this file as the program of two ranks, with the environment torchrun gives them (on loopback)
+    and only the size-test plugin enabled; returns each rank's findings."""
     port = _free_port()
     procs = []
     for rank in range(2):
@@ -228,6 +228,7 @@ def _run_two_ranks(plugin_site: Path) -> list[dict[str, Any]]:
             WORLD_SIZE="2",
             MASTER_ADDR="127.0.0.1",
             MASTER_PORT=str(port),
+            GLOO_SOCKET_IFNAME=next(name for _, name in socket.if_nameindex() if name.startswith("lo")),
             ANYACCEL_PLUGINS="anyaccel-sizetest",
             OMP_NUM_THREADS="1",
             PYTHONPATH=os.pathsep.join([str(plugin_site), *sys.path]),

@@ -29,7 +29,9 @@ class Case:
     tolerance: per output name, or one for all ("*")
     compare:  optional custom comparison (outputs, expected) -> {name: (ok, max_abs, max_rel)}
     large:    long sequences or big matrices; skipped where kernels run emulated (interpreter, CPU builds)
-    world_size: > 1 for comm ops: the kit spawns that many processes
+    world_size: > 1 for comm ops: the kit spawns that many processes (reused across cases). Then `make(seed)`
+              returns a list with every rank's (args, kwargs), `oracle(*per_rank)` returns every rank's
+              expected outputs, and `make` must be picklable (see conformance/distributed.py)
     """
 
     op: str

@@ -9,13 +9,15 @@ A distributed case (Case with world_size > 1) describes every rank's inputs at o
   oracle once and compares every rank's output.
 
 Ranks are spawned processes (the `spawn` start method) joined in a gloo group through a FileStore in a
-temporary directory, so nothing listens on a network port. They inherit the parent's environment and
+temporary directory, and gloo is pinned to the loopback interface (unless GLOO_SOCKET_IFNAME says otherwise),
+so nothing is reachable from outside the machine. They inherit the parent's environment and
 sys.path, resolve the kernel by name in their own anyaccel context, and run it on CPU tensors. One group per
 world size is started on first use and reused by the following cases, so a grid pays the spawn once.
 
-Nothing waits forever: collectives inside a rank give up after the timeout (the group's own timeout) and the
-parent gives up a little later. A rank that raises, dies or does not answer fails the case with the reason,
-and the group is shut down, since its collectives may be out of step; the next case starts a fresh one.
+Nothing waits forever: each case sets the ranks' collective timeout, and the parent gives up a little later.
+A rank that raises, dies or does not answer fails the case with the reason, and the group is shut down, since
+its collectives may be out of step (a rank that raised is not waited for long: its peers may be stuck in a
+collective it never joined); the next case starts a fresh group.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import multiprocessing as mp
 import os
 import pickle
 import queue
+import socket
 import sys
 import tempfile
 import time
@@ -184,6 +187,7 @@ def _close_all() -> None:
 def _serve(rank: int, world_size: int, store: str, jobs: Any, results: Any) -> None:
     """A rank's loop: join the group, then run jobs until told to stop or the parent is gone."""
     torch.set_num_threads(1)  # ranks share the machine; comm kernels gain nothing from intra-op threads
+    _pin_gloo_to_loopback()
     try:
         _ = context.get().platform  # plugins and detection first: ranks reach their first collective together
         # joining waits for every rank's start-up; each case then sets its own collective timeout
@@ -215,6 +219,14 @@ def _serve(rank: int, world_size: int, store: str, jobs: Any, results: Any) -> N
         except Exception as exc:
             results.put((job_id, rank, False, describe_exception(exc)))
     dist.destroy_process_group()
+
+
+def _pin_gloo_to_loopback() -> None:
+    """gloo listens on the address the host name resolves to unless given an interface: name the loopback
+    one ("lo" on Linux, "lo0" on macOS)."""
+    loopback = [name for _, name in socket.if_nameindex() if name.startswith("lo")]
+    if loopback:
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", loopback[0])
 
 
 def _run_job(rank: int, group_name: str, payload: bytes, kernels: dict[Any, Any]) -> bytes:

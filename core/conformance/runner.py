@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from anyaccel import context
-from anyaccel.dispatch import _reject_reason, instantiate, prepare_weights, rank
+from anyaccel.dispatch import _reject_reason, instantiate, prepare_weights, rank, runs_on
 from anyaccel.ops.base import OpDef
 from anyaccel.platforms.base import Platform
 from anyaccel.registry import Kernel
@@ -75,8 +75,9 @@ def run_case(kernel: Kernel, case: Case, platform: Platform, device: str, relaxe
     reason = _reject_reason(kernel, case.spec, platform, relaxed)
     if reason:
         return CaseResult(case.id, "skipped", detail=reason)
-    if case.large and device == "cpu" and platform.device_type != "cpu":
-        return CaseResult(case.id, "skipped", detail="large case skipped where the kernel runs emulated")
+    if case.large and not runs_on(kernel, platform):
+        return CaseResult(case.id, "skipped", detail="large case: runs where the kernel runs natively, not "
+                          "in an interpreter or a CPU build standing in for its device")
     if case.world_size > 1:
         from .distributed import run_distributed_case
 
@@ -113,8 +114,7 @@ def kernels_to_check(op: str | None, provider: str | None, platform: Platform) -
         for k in rank(ctx.kernels_for(name)):
             if provider is not None and k.provider != provider:
                 continue
-            on_platform = platform.triton if k.needs_triton else (platform.name in k.platforms or "*" in k.platforms)
-            if on_platform:
+            if runs_on(k, platform):
                 chosen.append((k, platform.device_type))
             elif provider is not None and k.off_platform is not None and k.off_platform() is None:
                 chosen.append((k, "cpu"))

@@ -49,8 +49,12 @@ def reduce_scatter(x: torch.Tensor, group_name: str, dim: int = 0) -> torch.Tens
     raise NotImplementedError
 
 
-def all_to_all(x: torch.Tensor, group_name: str, output_split_sizes: list[int] | None = None,
-               input_split_sizes: list[int] | None = None) -> torch.Tensor:
+def all_to_all(
+    x: torch.Tensor,
+    group_name: str,
+    output_split_sizes: list[int] | None = None,
+    input_split_sizes: list[int] | None = None,
+) -> torch.Tensor:
     """Rank r sends rows input_split_sizes[j] (along dim 0) to rank j and receives output_split_sizes[j]
     rows from rank j, concatenated in rank order. None splits are equal. Splits may be uneven and zero."""
     raise NotImplementedError

@@ -1,21 +1,30 @@
-"""Linear layers with tensor parallelism (Megatron style) and a quantization-scheme slot.
+"""Linear layers with tensor parallelism (Megatron style) and a quantization scheme (anyaccel.schemes).
 
 Column-parallel layers split the output dim across ranks (no communication); row-parallel layers split the
 input dim and all-reduce the partial products. A column-parallel layer may stack several checkpoint tensors
 along its output dim (q/k/v, gate/up): each is a `Part` with its own shard.
+
+The scheme comes from the checkpoint's quantization_config (`quant`; None: dense weights). It registers the
+parameters under their checkpoint names (weight, weight_scale_inv, qweight, ...), each with a ParamLayout
+from which `weight_slots` derives what this rank reads of every part.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from anyaccel.schemes import ParamLayout, linear_scheme
+
 from ..parallel import SINGLE, Parallel
-from .scheme import UNQUANTIZED
-from .weights import WeightSlot, parent, sharded_copy
+from .weights import Span, WeightSlot, layout_slot, parent, scheme_params
+
+QuantConfig = Mapping[str, Any] | None  # a checkpoint's quantization_config; None: unquantized
+BIAS = ParamLayout(output_dim=0, input_dim=None)
 
 
 @dataclass(frozen=True)
@@ -31,14 +40,23 @@ class Part:
 
 
 class LinearBase(nn.Module):
+    """Holds the scheme and the bias; `output_sizes` are the merged parts' local sizes."""
+
     def __init__(
-        self, in_features: int, out_features: int, *, bias: bool, dtype: torch.dtype, scheme=UNQUANTIZED
+        self,
+        in_features: int,
+        output_sizes: list[int],
+        *,
+        bias: bool,
+        dtype: torch.dtype,
+        quant: QuantConfig = None,
     ):
         super().__init__()
-        self.in_features, self.out_features, self.scheme = in_features, out_features, scheme
-        scheme.create_weights(self, out_features, in_features, dtype)
+        self.in_features, self.out_features = in_features, sum(output_sizes)
+        self.scheme = linear_scheme(quant)
+        self.scheme.create_weights(self, in_features, output_sizes, dtype)
         self.bias = (
-            nn.Parameter(torch.empty(out_features, dtype=dtype), requires_grad=False) if bias else None
+            nn.Parameter(torch.empty(self.out_features, dtype=dtype), requires_grad=False) if bias else None
         )
 
     def process_weights_after_loading(self) -> None:
@@ -55,10 +73,10 @@ class ColumnParallelLinear(LinearBase):
         *,
         bias: bool = False,
         dtype: torch.dtype,
-        scheme=UNQUANTIZED,
+        quant: QuantConfig = None,
     ):
         self.parts = parts
-        super().__init__(in_features, sum(p.length for p in parts), bias=bias, dtype=dtype, scheme=scheme)
+        super().__init__(in_features, [p.length for p in parts], bias=bias, dtype=dtype, quant=quant)
 
     @classmethod
     def split(
@@ -78,16 +96,15 @@ class ColumnParallelLinear(LinearBase):
         return self.scheme.apply(self, x, self.bias)
 
     def weight_slots(self, prefix: str) -> Iterator[WeightSlot]:
+        params = list(scheme_params(self))
+        if self.bias is not None:
+            params.append(("bias", self.bias.data, BIAS))
         offset = 0
-        for part in self.parts:
+        for index, part in enumerate(self.parts):
             base = f"{parent(prefix)}{part.name}" if part.name else prefix
-            for suffix in self.scheme.weight_names():
-                param = getattr(self, suffix)
-                load = sharded_copy(param.data, 0, part.start, part.length, offset)
-                yield WeightSlot(f"{base}.{suffix}", (part.rows, *param.shape[1:]), load)
-            if self.bias is not None:
-                load = sharded_copy(self.bias.data, 0, part.start, part.length, offset)
-                yield WeightSlot(f"{base}.bias", (part.rows,), load)
+            rows = Span(part.rows, part.start, part.length, offset)
+            for name, data, layout in params:
+                yield layout_slot(f"{base}.{name}", data, layout, rows, Span(self.in_features), index)
             offset += part.length
 
 
@@ -124,11 +141,11 @@ class RowParallelLinear(LinearBase):
         bias: bool = False,
         dtype: torch.dtype,
         reduce: bool = True,
-        scheme=UNQUANTIZED,
+        quant: QuantConfig = None,
     ):
         self.parallel, self.reduce, self.full_in = parallel, reduce, in_features
         self.in_start, local_in = parallel.split(in_features, "input features")
-        super().__init__(local_in, out_features, bias=bias, dtype=dtype, scheme=scheme)
+        super().__init__(local_in, [out_features], bias=bias, dtype=dtype, quant=quant)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.scheme.apply(self, x, None)
@@ -137,12 +154,11 @@ class RowParallelLinear(LinearBase):
         return y if self.bias is None else y + self.bias
 
     def weight_slots(self, prefix: str) -> Iterator[WeightSlot]:
-        for suffix in self.scheme.weight_names():
-            param = getattr(self, suffix)
-            load = sharded_copy(param.data, 1, self.in_start, self.in_features)
-            yield WeightSlot(f"{prefix}.{suffix}", (param.shape[0], self.full_in), load)
+        columns = Span(self.full_in, self.in_start, self.in_features)
+        for name, data, layout in scheme_params(self):
+            yield layout_slot(f"{prefix}.{name}", data, layout, Span(self.out_features), columns)
         if self.bias is not None:
-            yield WeightSlot(f"{prefix}.bias", (self.out_features,), sharded_copy(self.bias.data))
+            yield layout_slot(f"{prefix}.bias", self.bias.data, BIAS, Span(self.out_features), columns)
 
 
 class ReplicatedLinear(ColumnParallelLinear):

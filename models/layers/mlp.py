@@ -8,7 +8,7 @@ from torch import nn
 from anyaccel.ops.activation import ActivationSpec
 
 from ..parallel import SINGLE, Parallel
-from .linear import ColumnParallelLinear, RowParallelLinear
+from .linear import ColumnParallelLinear, QuantConfig, RowParallelLinear
 from .ops import bind
 
 
@@ -24,13 +24,14 @@ class GatedMLP(nn.Module):
         *,
         dtype: torch.dtype,
         reduce: bool = True,
+        quant: QuantConfig = None,
     ):
         super().__init__()
         self.gate_up_proj = ColumnParallelLinear.split(
-            hidden_size, intermediate_size, parallel, names=("gate_proj", "up_proj"), dtype=dtype
+            hidden_size, intermediate_size, parallel, names=("gate_proj", "up_proj"), dtype=dtype, quant=quant
         )
         self.down_proj = RowParallelLinear(
-            intermediate_size, hidden_size, parallel, dtype=dtype, reduce=reduce
+            intermediate_size, hidden_size, parallel, dtype=dtype, reduce=reduce, quant=quant
         )
         self.act = bind(self, "activation.silu_and_mul", ActivationSpec(dtype, self.down_proj.in_features))
 

@@ -1,7 +1,9 @@
 """Fused mixture of experts on moe.topk + moe.experts.
 
-Expert weights are stacked: w13 [E_local, 2 * I_local, H] (gate rows, then up rows) and
-w2 [E_local, H, I_local].
+The experts' weights come from the MoE quantization scheme (anyaccel.schemes.moe_scheme of the checkpoint's
+quantization_config): parameters named w13_<x> (gate rows, then up rows: [E_local, 2 * I_local, ...]) and
+w2_<x> ([E_local, H, ...]) are filled from each expert's gate/up and down tensors named <x> (weight,
+weight_scale_inv, qweight, ...), sharded by their ParamLayout.
 Tensor parallel splits every expert's intermediate dim; expert parallel gives each rank a contiguous range of
 whole experts and passes moe.experts the expert map (global id -> local index, -1 elsewhere). Either way
 the output is this rank's partial sum: the caller all-reduces it (once, together with shared experts).
@@ -15,11 +17,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from anyaccel.ops.moe import MoESpec, TopKSpec
+import anyaccel
+from anyaccel.ops.moe import TopKSpec
+from anyaccel.schemes import moe_scheme
 
 from ..parallel import SINGLE, Parallel
-from .ops import bind
-from .weights import WeightSlot, parent, sharded_copy
+from .linear import QuantConfig
+from .ops import bind, record
+from .weights import Span, WeightSlot, expert_layout, layout_slot, parent, scheme_params, whole
 
 
 @dataclass(frozen=True)
@@ -57,31 +62,33 @@ class FusedMoE(nn.Module):
         *,
         dtype: torch.dtype,
         names: ExpertNames = ExpertNames(),
+        quant: QuantConfig = None,
     ):
         super().__init__()
-        self.num_experts, self.hidden_size, self.full_intermediate = (
-            num_experts,
-            hidden_size,
-            intermediate_size,
-        )
+        self.num_experts, self.hidden_size = num_experts, hidden_size
+        self.full_intermediate = intermediate_size
         self.routing, self.names = routing, names
         if parallel.expert_parallel:
-            self.first_expert, local_experts = parallel.split(num_experts, "experts")
-            self.i_start, local_i = 0, intermediate_size
+            self.first_expert, self.local_experts = parallel.split(num_experts, "experts")
+            self.i_start, self.local_i = 0, intermediate_size
             expert_map = torch.full((num_experts,), -1, dtype=torch.int32)
-            expert_map[self.first_expert : self.first_expert + local_experts] = torch.arange(
-                local_experts, dtype=torch.int32
+            expert_map[self.first_expert : self.first_expert + self.local_experts] = torch.arange(
+                self.local_experts, dtype=torch.int32
             )
             self.register_buffer("expert_map", expert_map, persistent=False)
         else:
-            self.first_expert, local_experts = 0, num_experts
-            self.i_start, local_i = parallel.split(intermediate_size, "moe intermediate size")
+            self.first_expert, self.local_experts = 0, num_experts
+            self.i_start, self.local_i = parallel.split(intermediate_size, "moe intermediate size")
             self.expert_map = None
-        self.w13 = nn.Parameter(
-            torch.empty(local_experts, 2 * local_i, hidden_size, dtype=dtype), requires_grad=False
-        )
-        self.w2 = nn.Parameter(
-            torch.empty(local_experts, hidden_size, local_i, dtype=dtype), requires_grad=False
+        self.scheme = moe_scheme(quant)
+        self.scheme.create_weights(
+            self,
+            self.local_experts,
+            hidden_size,
+            self.local_i,
+            routing.top_k,
+            dtype,
+            expert_parallel=self.expert_map is not None,
         )
         self.correction_bias = (
             nn.Parameter(torch.zeros(num_experts, dtype=torch.float32), requires_grad=False)
@@ -100,18 +107,12 @@ class FusedMoE(nn.Module):
                 routing.correction_bias,
             ),
         )
-        self.experts = bind(
-            self,
-            "moe.experts",
-            MoESpec(
-                dtype,
-                local_experts,
-                routing.top_k,
-                hidden_size,
-                local_i,
-                expert_parallel=self.expert_map is not None,
-            ),
-        )
+
+    def process_weights_after_loading(self) -> None:
+        """The scheme converts its weights once for the moe.experts kernel it binds (shown in the kernel
+        table: the resolution is cached, so recording it here costs nothing)."""
+        self.scheme.process_weights_after_loading(self)
+        record(self, anyaccel.resolve("moe.experts", self.scheme.spec))
 
     def forward(self, hidden: torch.Tensor, router_logits: torch.Tensor) -> torch.Tensor:
         r = self.routing
@@ -125,27 +126,34 @@ class FusedMoE(nn.Module):
             self.correction_bias,
             r.routed_scaling_factor,
         )
-        return self.experts(hidden, self.w13, self.w2, weights, ids, "silu", self.expert_map)
+        return self.scheme.apply(self, hidden, weights, ids, self.expert_map)
 
     def weight_slots(self, prefix: str) -> Iterator[WeightSlot]:
-        n, h, i, local_i = self.names, self.hidden_size, self.full_intermediate, self.w2.shape[2]
-        local_experts = range(self.first_expert, self.first_expert + self.w13.shape[0])
+        """Expert e's tensors `{prefix}.{e}.{gate|up|down}.<x>` fill slice e of w13_<x> / w2_<x>; under expert
+        parallelism another rank's experts must exist but are not read here."""
+        n, h, i = self.names, self.hidden_size, self.full_intermediate
+        inter = Span(i, self.i_start, self.local_i)
+        params = list(scheme_params(self))
         for e in range(self.num_experts):
-            base = f"{prefix}.{e}"
-            if e not in local_experts:  # another rank's expert: present in the checkpoint, read there
-                for name, shape in ((n.gate, (i, h)), (n.up, (i, h)), (n.down, (h, i))):
-                    yield WeightSlot(f"{base}.{name}.weight", shape, None)
-                continue
-            w13, w2 = self.w13.data[e - self.first_expert], self.w2.data[e - self.first_expert]
-            yield WeightSlot(
-                f"{base}.{n.gate}.weight", (i, h), sharded_copy(w13, 0, self.i_start, local_i, 0)
-            )
-            yield WeightSlot(
-                f"{base}.{n.up}.weight", (i, h), sharded_copy(w13, 0, self.i_start, local_i, local_i)
-            )
-            yield WeightSlot(f"{base}.{n.down}.weight", (h, i), sharded_copy(w2, 1, self.i_start, local_i))
+            local = e - self.first_expert
+            mine = 0 <= local < self.local_experts
+            for name, data, layout in params:
+                merged, _, suffix = name.partition("_")
+                if merged == "w13":  # gate rows, then up rows
+                    up = Span(i, self.i_start, self.local_i, self.local_i)
+                    sources = [(n.gate, inter, 0), (n.up, up, 1)]
+                    full_in = Span(h)
+                else:
+                    sources, full_in = [(n.down, Span(h), 0)], inter
+                for proj, rows, shard in sources:
+                    slot = layout_slot(
+                        f"{prefix}.{e}.{proj}.{suffix}",
+                        data[local if mine else 0],
+                        expert_layout(layout),
+                        rows,
+                        full_in,
+                        shard,
+                    )
+                    yield slot if mine else WeightSlot(slot.name, slot.shape, None)
         if self.correction_bias is not None:
-            bias = self.correction_bias
-            yield WeightSlot(
-                f"{parent(prefix)}gate.e_score_correction_bias", tuple(bias.shape), sharded_copy(bias.data)
-            )
+            yield whole(f"{parent(prefix)}gate.e_score_correction_bias", self.correction_bias)

@@ -6,13 +6,14 @@ import torch
 from torch import nn
 
 from ..parallel import SINGLE, Parallel
-from .linear import ReplicatedLinear
+from .linear import QuantConfig, ReplicatedLinear
 from .moe import ExpertNames, FusedMoE, Routing
 
 
 class SparseMoEBlock(nn.Module):
     """x: [T, H] -> [T, H]. The router `gate` [E, H] runs in `router_dtype` (DeepSeek-V3 routes in float32);
-    `shared_experts` (a GatedMLP built with reduce=False, or None) sees every token."""
+    `shared_experts` (a GatedMLP built with reduce=False, or None) sees every token. `quant` selects the
+    experts' scheme; the router stays unquantized (quantized checkpoints keep it in full precision)."""
 
     def __init__(
         self,
@@ -26,12 +27,20 @@ class SparseMoEBlock(nn.Module):
         names: ExpertNames = ExpertNames(),
         shared_experts: nn.Module | None = None,
         router_dtype: torch.dtype | None = None,
+        quant: QuantConfig = None,
     ):
         super().__init__()
         self.parallel = parallel
         self.gate = ReplicatedLinear(hidden_size, num_experts, dtype=router_dtype or dtype)
         self.experts = FusedMoE(
-            num_experts, hidden_size, intermediate_size, routing, parallel, dtype=dtype, names=names
+            num_experts,
+            hidden_size,
+            intermediate_size,
+            routing,
+            parallel,
+            dtype=dtype,
+            names=names,
+            quant=quant,
         )
         self.shared_experts = shared_experts
 

@@ -14,8 +14,13 @@ def bind(owner: nn.Module, op: str, spec: Any) -> Callable[..., Any]:
     """The kernel for (op, spec), selected now; the resolution is kept on `owner` (not per call)."""
     resolution = anyaccel.resolve(op, spec)
     fn = resolution.fn
-    vars(owner).setdefault("resolutions", []).append(resolution)
+    record(owner, resolution)
     return fn
+
+
+def record(owner: nn.Module, resolution: anyaccel.Resolution) -> None:
+    """Keep `resolution` on `owner` for the kernel table (kernels bound elsewhere, e.g. by a scheme)."""
+    vars(owner).setdefault("resolutions", []).append(resolution)
 
 
 def resolutions(model: nn.Module) -> Iterator[anyaccel.Resolution]:

@@ -1,13 +1,22 @@
-"""WeightSlot: one checkpoint tensor and how this rank copies its part into a parameter."""
+"""WeightSlot: one checkpoint tensor and how this rank copies its part into a parameter.
+
+Quantization schemes give every parameter they create a `ParamLayout` (`param.anyaccel_layout`): which dims
+index output / input features, how many features one stored element covers (8 for packed int4, 128 for
+128x128 block scales) and whether dim 0 holds one entry per merged shard (per-tensor scales). `layout_slot`
+turns that into the checkpoint tensor's full shape and this rank's copy, so layers shard and merge any
+scheme's parameters without knowing the scheme.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
+
+from anyaccel.schemes import ParamLayout
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,20 @@ class WeightSlot:
     load: Callable[[Any], None] | None
 
 
+@dataclass(frozen=True)
+class Span:
+    """Features [start, start + length) of `total` along one dim, stored at `offset` in the parameter."""
+
+    total: int
+    start: int = 0
+    length: int | None = None  # None: all of `total`
+    offset: int = 0
+
+    @property
+    def stop(self) -> int:
+        return self.total if self.length is None else self.start + self.length
+
+
 def sharded_copy(
     dst: torch.Tensor, dim: int | None = None, start: int = 0, length: int = 0, dst_offset: int = 0
 ) -> Callable[[Any], None]:
@@ -32,12 +55,67 @@ def sharded_copy(
 
     def load(src: Any) -> None:
         if dim is None:
-            dst.copy_(src[:])
+            dst.copy_(src[...].reshape(dst.shape))
             return
         index = (slice(None),) * dim + (slice(start, start + length),)
         dst.narrow(dim, dst_offset, length).copy_(src[index])
 
     return load
+
+
+def _stored(name: str, span: Span, div: int) -> tuple[int, int, int, int]:
+    """(full size, start, length, offset) of `span` in stored elements of `div` features each. A shard
+    boundary inside one stored element (a 128x128 scale tile or an int4 word split across ranks or merged
+    tensors) has no exact copy and is refused."""
+    for edge in (span.start, span.offset) + ((span.stop,) if span.stop != span.total else ()):
+        if edge % div:
+            raise ValueError(
+                f"{name}: features [{span.start}, {span.stop}) of {span.total} do not fall on whole stored "
+                f"elements of {div} features (tensor-parallel shards and merged sizes must be multiples of "
+                f"{div})"
+            )
+    full, start, stop = -(-span.total // div), span.start // div, -(-span.stop // div)
+    return full, start, stop - start, span.offset // div
+
+
+def layout_slot(
+    name: str, dst: torch.Tensor, layout: ParamLayout, out: Span, inp: Span, shard: int = 0
+) -> WeightSlot:
+    """The slot filling `dst` (one parameter, or one expert's slice of it) from checkpoint tensor `name`:
+    `out` / `inp` are this rank's features along the layout's output / input dims. A per-shard tensor
+    (a per-tensor scale of merged q/k/v) is a scalar in the checkpoint, copied into dst[shard]."""
+    if layout.per_shard:
+        return WeightSlot(name, (), sharded_copy(dst[shard]))
+    shape, index, narrow = list(dst.shape), [slice(None)] * dst.dim(), []
+    dims = ((layout.output_dim, out, layout.output_div), (layout.input_dim, inp, layout.input_div))
+    for dim, span, div in dims:
+        if dim is None:
+            continue
+        full, start, length, offset = _stored(name, span, div)
+        shape[dim], index[dim] = full, slice(start, start + length)
+        narrow.append((dim, offset, length))
+
+    def load(src: Any) -> None:
+        target = dst
+        for dim, offset, length in narrow:
+            target = target.narrow(dim, offset, length)
+        target.copy_(src[tuple(index)] if index else src[...].reshape(target.shape))
+
+    return WeightSlot(name, tuple(shape), load)
+
+
+def scheme_params(layer: nn.Module) -> Iterator[tuple[str, torch.Tensor, ParamLayout]]:
+    """(name, tensor, layout) of every parameter a quantization scheme registered directly on `layer`."""
+    for name, param in layer.named_parameters(recurse=False):
+        layout = getattr(param, "anyaccel_layout", None)
+        if layout is not None:
+            yield name, param.data, layout
+
+
+def expert_layout(layout: ParamLayout) -> ParamLayout:
+    """The layout of one expert's slice of an expert-stacked parameter (dim 0, the expert, dropped)."""
+    shift = {dim: None if dim is None else dim - 1 for dim in (layout.output_dim, layout.input_dim)}
+    return replace(layout, output_dim=shift[layout.output_dim], input_dim=shift[layout.input_dim])
 
 
 def whole(name: str, param: torch.Tensor) -> WeightSlot:
