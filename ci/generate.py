@@ -1,7 +1,7 @@
 """Generate .github/workflows/vendor-matrix.yml from ci/matrix.toml.
 
-    python ci/generate.py           # write the workflow
-    python ci/generate.py --check   # exit 1 if the committed workflow is stale (run by the tests)
+python ci/generate.py           # write the workflow
+python ci/generate.py --check   # exit 1 if the committed workflow is stale (run by the tests)
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX = ROOT / "ci" / "matrix.toml"
@@ -42,8 +43,11 @@ def render(lanes: dict[str, dict]) -> str:
             f"  {name}:",
             f"    runs-on: {json.dumps(lane['runner'])}",
             "    timeout-minutes: 60",
-            *(["    if: github.event_name != 'pull_request' || github.repository_owner == 'anyaccel'"]
-              if lane["hardware"] else []),
+            *(
+                ["    if: github.event_name != 'pull_request' || github.repository_owner == 'anyaccel'"]
+                if lane["hardware"]
+                else []
+            ),
             "    steps:",
             "      - uses: actions/checkout@v4",
             *[f"      - run: {json.dumps(line)}" for line in lane["install"]],

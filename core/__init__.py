@@ -30,6 +30,17 @@ def get_platform():
 
 
 __all__ = [
-    "AnyaccelError", "Kernel", "PlatformError", "Resolution", "ResolutionError", "SimulatedPlatformError",
-    "StrictModeError", "__version__", "bind", "get_platform", "ops", "reset", "resolve",
+    "AnyaccelError",
+    "Kernel",
+    "PlatformError",
+    "Resolution",
+    "ResolutionError",
+    "SimulatedPlatformError",
+    "StrictModeError",
+    "__version__",
+    "bind",
+    "get_platform",
+    "ops",
+    "reset",
+    "resolve",
 ]

@@ -2,7 +2,8 @@
 
 Eager code calls the bound kernel function directly. For torch.compile, each bound kernel also gets a
 torch.library custom op (`anyaccel::<kernel>`) with the op contract's fake implementation, and Dynamo is told
-to put that custom op in the graph wherever it meets the kernel function (`torch.compiler.substitute_in_graph`).
+to put that custom op in the graph wherever it meets the kernel function
+(`torch.compiler.substitute_in_graph`).
 So compiled graphs see one opaque, correctly-shaped node per op, and eager calls never pay the
 custom-op dispatcher (~10 us a call).
 """
@@ -29,7 +30,7 @@ def custom_op_name(kernel_name: str) -> str:
 
 
 def register(opdef: OpDef, kernel: Kernel, fn: Callable[..., Any]) -> Any:
-    """Make `fn` (a kernel for `opdef`) appear as a custom op inside torch.compile. Idempotent per function."""
+    """Make `fn` (a kernel for `opdef`) appear as a custom op inside torch.compile (idempotent)."""
     key = id(fn)
     if key in _CUSTOM_OPS:
         return _CUSTOM_OPS[key]

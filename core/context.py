@@ -76,15 +76,19 @@ def build(settings: Settings | None = None) -> Context:
         ops[op.name] = op
     unknown = sorted((settings.kernels.forced.keys() | settings.kernels.forbidden.keys()) - ops.keys())
     if unknown:
-        raise ValueError(f"ANYACCEL_KERNELS names unknown op(s) {', '.join(unknown)}; "
-                         f"known ops: {', '.join(sorted(ops))}")
+        raise ValueError(
+            f"ANYACCEL_KERNELS names unknown op(s) {', '.join(unknown)}; known ops: {', '.join(sorted(ops))}"
+        )
     kernel_owner: dict[str, PluginInfo] = {}
     records: list[Kernel] = []
     for info, kernel in plugins.items("anyaccel_kernels"):
         clash = kernel_owner.get(kernel.name)
         if clash is not None or kernel.op not in ops:
-            why = f"kernel {kernel.name} is already registered by {clash.name}" if clash else \
-                f"kernel {kernel.name} implements unknown op {kernel.op}"
+            why = (
+                f"kernel {kernel.name} is already registered by {clash.name}"
+                if clash
+                else f"kernel {kernel.name} implements unknown op {kernel.op}"
+            )
             plugins.fail(info, "registration", ValueError(why))
             continue
         kernel_owner[kernel.name] = info

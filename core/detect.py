@@ -21,20 +21,23 @@ def simulate(families: dict[str, PlatformFamily], text: str) -> Platform:
     name, _, cap = text.partition(":")
     family = families.get(name.strip().lower())
     if family is None:
-        raise PlatformError(f"cannot simulate {text!r}: unknown platform {name!r}; known: {', '.join(families)}")
+        raise PlatformError(
+            f"cannot simulate {text!r}: unknown platform {name!r}; known: {', '.join(families)}"
+        )
     try:
         return family.simulate(cap.strip() or None)
     except ValueError as exc:
         raise PlatformError(f"cannot simulate {text!r}: {exc}") from None
 
 
-def detect(families: dict[str, PlatformFamily], forced: str | None,
-           on_probe_error) -> Detection:
+def detect(families: dict[str, PlatformFamily], forced: str | None, on_probe_error) -> Detection:
     """Probe families (all, or only the forced one). `on_probe_error(family, exc)` records a failure and
     returns normally unless strict mode turns it into an error."""
     if forced is not None:
         if forced not in families:
-            raise PlatformError(f"ANYACCEL_PLATFORM={forced!r} is not a known platform; known: {', '.join(families)}")
+            raise PlatformError(
+                f"ANYACCEL_PLATFORM={forced!r} is not a known platform; known: {', '.join(families)}"
+            )
         candidates = {forced: families[forced]}
     else:
         candidates = {n: f for n, f in families.items() if n != "cpu"}

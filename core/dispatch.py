@@ -30,8 +30,12 @@ class Candidate:
     reason: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.kernel.name, "provider": self.kernel.provider, "accepted": self.accepted,
-                "reason": self.reason}
+        return {
+            "name": self.kernel.name,
+            "provider": self.kernel.provider,
+            "accepted": self.accepted,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -86,7 +90,11 @@ def _platform_reason(k: Kernel, platform: Platform, relaxed: bool) -> str | None
     """Why the kernel cannot run on this platform (None if it can). `relaxed` lets a kernel that can
     execute off its platforms (Triton's interpreter, MLX's CPU build) run for `anyaccel check -p`."""
     if not runs_on(k, platform):
-        where = "platforms where Triton runs" if k.needs_triton else ", ".join(sorted(k.platforms)) or "no platform"
+        where = (
+            "platforms where Triton runs"
+            if k.needs_triton
+            else ", ".join(sorted(k.platforms)) or "no platform"
+        )
         if relaxed and k.off_platform is not None:
             return k.off_platform()
         return f"runs on {where}; this platform is {platform.name}"
@@ -131,7 +139,9 @@ def rank(kernels: list[Kernel]) -> list[Kernel]:
     return sorted(kernels, key=lambda k: (k.tier, -k.priority, k.capability_width, k.name))
 
 
-def resolve(op: str, spec: Any = None, platform: Platform | None = None, *, provider: str | None = None) -> Resolution:
+def resolve(
+    op: str, spec: Any = None, platform: Platform | None = None, *, provider: str | None = None
+) -> Resolution:
     """Choose the kernel for `op`. spec None: the op's default spec for the platform. `provider` restricts
     candidates to one provider and lets its kernels run off-platform where they can (used by `check`).
     Cached per (op, spec, platform, provider). A spec that breaks the op contract raises ContractError; a
@@ -147,7 +157,9 @@ def resolve(op: str, spec: Any = None, platform: Platform | None = None, *, prov
     return hit
 
 
-def _resolve(ctx: context.Context, opdef: OpDef, spec: Any, platform: Platform, provider: str | None) -> Resolution:
+def _resolve(
+    ctx: context.Context, opdef: OpDef, spec: Any, platform: Platform, provider: str | None
+) -> Resolution:
     opdef.check_spec(spec)
     overrides = ctx.settings.kernels
     forced = overrides.forced.get(opdef.name)
@@ -156,7 +168,8 @@ def _resolve(ctx: context.Context, opdef: OpDef, spec: Any, platform: Platform, 
     known = {k.name for k in ctx.kernels_for(opdef.name)}
     error = ""
     if forced and forced not in known:
-        error = f"ANYACCEL_KERNELS forces {forced} for {opdef.name}, which is not registered ({', '.join(sorted(known))})"
+        registered = ", ".join(sorted(known))
+        error = f"ANYACCEL_KERNELS forces {forced} for {opdef.name}, which is not registered ({registered})"
     candidates: list[Candidate] = []
     selected: Kernel | None = None
     for k in kernels:
@@ -176,12 +189,21 @@ def _resolve(ctx: context.Context, opdef: OpDef, spec: Any, platform: Platform, 
             error = f"ANYACCEL_KERNELS forces {forced} for {opdef.name}, but it cannot run: {why}"
         else:
             why = "; ".join(f"{c.kernel.name}: {c.reason}" for c in candidates) or "no kernel is registered"
-            error = f"no kernel for {opdef.name} on {platform.name} ({platform.capability}) with {spec}: {why}"
+            error = (
+                f"no kernel for {opdef.name} on {platform.name} ({platform.capability}) with {spec}: {why}"
+            )
     res = Resolution(opdef.name, spec, platform, selected, candidates, error)
-    if (ctx.settings.strict and selected is not None and selected.tier == 2 and platform.device_type != "cpu"
-            and provider is None):
-        raise StrictModeError(f"{opdef.name}: only the torch reference can serve {spec} on {platform.name} "
-                              "(ANYACCEL_STRICT=1 forbids reference fallbacks on accelerators)")
+    if (
+        ctx.settings.strict
+        and selected is not None
+        and selected.tier == 2
+        and platform.device_type != "cpu"
+        and provider is None
+    ):
+        raise StrictModeError(
+            f"{opdef.name}: only the torch reference can serve {spec} on {platform.name} "
+            "(ANYACCEL_STRICT=1 forbids reference fallbacks on accelerators)"
+        )
     return res
 
 

@@ -8,6 +8,7 @@ that one broken plugin never takes the others down. Every outcome becomes a `Plu
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata as md
 from collections.abc import Callable, Iterable
@@ -66,7 +67,9 @@ class PluginSet:
         """Record a failure that happened after loading (detection, tuning); raise it under strict mode."""
         info.status, info.reason = "failed", f"{stage}: {describe_exception(exc)}"
         if self.strict:
-            raise StrictModeError(f"plugin {info.name} failed during {stage}: {describe_exception(exc)}") from exc
+            raise StrictModeError(
+                f"plugin {info.name} failed during {stage}: {describe_exception(exc)}"
+            ) from exc
 
     def call_each(self, hook: str, **kwargs: Any) -> list[tuple[PluginInfo, Any]]:
         """Call `hook` plugin by plugin, isolating failures. Used for hooks that take arguments."""
@@ -89,7 +92,8 @@ _COLLECTED_HOOKS = ("anyaccel_platforms", "anyaccel_ops", "anyaccel_kernels")
 def _api_mismatch(module: ModuleType) -> str | None:
     declared = getattr(module, "ANYACCEL_PLUGIN_API", None)
     if declared is None:
-        return f"declares no ANYACCEL_PLUGIN_API (this anyaccel implements plugin API {hookspecs.PLUGIN_API_VERSION})"
+        api = hookspecs.PLUGIN_API_VERSION
+        return f"declares no ANYACCEL_PLUGIN_API (this anyaccel implements plugin API {api})"
     try:
         ok = Version(hookspecs.PLUGIN_API_VERSION) in SpecifierSet(str(declared))
     except InvalidSpecifier:
@@ -100,7 +104,8 @@ def _api_mismatch(module: ModuleType) -> str | None:
 
 
 def _register(pm: pluggy.PluginManager, info: PluginInfo, load: Callable[[], ModuleType]) -> dict[str, list]:
-    """Load, check and register one plugin; returns what its collecting hooks returned (empty unless active)."""
+    """Load, check and register one plugin; returns what its collecting hooks returned (empty unless
+    active)."""
     try:
         module = load()
     except Exception as exc:
@@ -143,7 +148,7 @@ def load_plugins(allow: frozenset[str] | None, strict: bool) -> PluginSet:
     version = md.version("anyaccel") if _installed("anyaccel") else "0+unknown"
     for modname in BUILTIN_MODULES:
         info = PluginInfo(modname, version, builtin=True)
-        contributions[info.name] = _register(pm, info, lambda m=modname: importlib.import_module(m))
+        contributions[info.name] = _register(pm, info, functools.partial(importlib.import_module, modname))
         infos.append(info)
     for ep in _entry_points():
         dist = ep.dist

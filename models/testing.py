@@ -98,6 +98,20 @@ def tiny_checkpoint(
     return Path(path)
 
 
+# A tiny DeepSeek-V3 whose fp8 block version also shards at TP=2: every merged part and every tensor-parallel
+# shard of a quantized linear or expert is a multiple of 128 features (no scale tile spans two of them).
+FP8_DEEPSEEK_V3: dict[str, Any] = dict(
+    hidden_size=256,
+    intermediate_size=256,
+    moe_intermediate_size=256,
+    num_attention_heads=8,
+    num_key_value_heads=8,
+    q_lora_rank=128,
+    kv_lora_rank=128,
+    qk_nope_head_dim=32,
+    qk_rope_head_dim=32,
+    v_head_dim=32,
+)
 FP8_MAX = 448.0  # float8_e4m3fn
 FP8_BLOCK = 128
 FP8_BLOCK_CONFIG: dict[str, Any] = {
@@ -132,11 +146,23 @@ def _is_quantized_linear(name: str, t: torch.Tensor) -> bool:
     return t.dim() == 2 and not name.endswith(("embed_tokens.weight", "lm_head.weight", ".gate.weight"))
 
 
-def fp8_block_checkpoint(model_dir: Path | str, fp8_dir: Path | str, dequantized_dir: Path | str) -> Path:
+def _spread_tiles(weight: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """weight with each 128x128 tile multiplied by a random power of two in [1/2, 2]: the tiles' scales then
+    differ by up to 4x, so a scale applied to the wrong tile shows (powers of two quantize exactly alike)."""
+    n, k = weight.shape
+    rows, cols = -(-n // FP8_BLOCK), -(-k // FP8_BLOCK)
+    factors = 2.0 ** torch.randint(-1, 2, (rows, cols), generator=gen).float()
+    full = factors.repeat_interleave(FP8_BLOCK, 0).repeat_interleave(FP8_BLOCK, 1)[:n, :k]
+    return (weight.float() * full).to(weight.dtype)
+
+
+def fp8_block_checkpoint(
+    model_dir: Path | str, fp8_dir: Path | str, dequantized_dir: Path | str, *, seed: int = 0
+) -> Path:
     """From a checkpoint in `model_dir`, write its DeepSeek-V3 style fp8 block version to `fp8_dir` (every
-    linear weight as e4m3fn + `weight_scale_inv`, quantization_config FP8_BLOCK_CONFIG) and the same weights
-    dequantized back to the checkpoint's dtype, unquantized, to `dequantized_dir`: two checkpoints of one
-    model, for checking the fp8 path against the dense one."""
+    linear weight, its 128x128 tiles first spread apart by `_spread_tiles`, as e4m3fn + `weight_scale_inv`;
+    quantization_config FP8_BLOCK_CONFIG) and the same weights dequantized, unquantized in the checkpoint's
+    dtype, to `dequantized_dir`: two checkpoints of one model, to check the fp8 path against the dense one."""
     import json
 
     from safetensors.torch import load_file, save_file
@@ -144,12 +170,13 @@ def fp8_block_checkpoint(model_dir: Path | str, fp8_dir: Path | str, dequantized
     model_dir, fp8_dir, dequantized_dir = Path(model_dir), Path(fp8_dir), Path(dequantized_dir)
     config = json.loads((model_dir / "config.json").read_text())
     tensors = load_file(model_dir / "model.safetensors")
+    gen = torch.Generator().manual_seed(seed)
     quantized, dense = {}, {}
-    for name, t in tensors.items():
+    for name, t in sorted(tensors.items()):
         if not _is_quantized_linear(name, t):
             quantized[name] = dense[name] = t
             continue
-        q, scale = quantize_fp8_block(t)
+        q, scale = quantize_fp8_block(_spread_tiles(t, gen))
         quantized[name], quantized[name + "_scale_inv"] = q, scale
         dense[name] = dequantize_fp8_block(q, scale).to(t.dtype)
     for path, weights, extra in ((fp8_dir, quantized, {"quantization_config": FP8_BLOCK_CONFIG}),

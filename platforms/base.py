@@ -126,9 +126,9 @@ class Platform:
 class PlatformFamily:
     """How one vendor family is found and described. Registered through the `anyaccel_platforms` hook.
 
-    probe():               the platform if this family's devices are present, else None. Must be cheap, must not
-                           initialise a device runtime that a later fork would inherit, and may raise (the
-                           plugin manager records the exception as the reason).
+    probe():               the platform if this family's devices are present, else None. Must be cheap,
+                           must not initialise a device runtime that a later fork would inherit, and may
+                           raise (the plugin manager records the exception as the reason).
     parse_capability(s):   the Capability named by s ("sm_100"); ValueError listing `examples` otherwise.
     describe(cap, ...):    the Platform for a device of capability `cap` (used by probe and by simulation).
     """
@@ -145,12 +145,12 @@ class PlatformFamily:
 
 
 def capability_error(family: str, text: str, examples: Iterable[str]) -> ValueError:
-    return ValueError(
-        f"unknown {family} capability {text!r}; expected one of the form {', '.join(examples)}"
-    )
+    return ValueError(f"unknown {family} capability {text!r}; expected one of the form {', '.join(examples)}")
 
 
-def ranked_table(family: str, table: dict[str, int], examples: tuple[str, ...]) -> Callable[[str], Capability]:
+def ranked_table(
+    family: str, table: dict[str, int], examples: tuple[str, ...]
+) -> Callable[[str], Capability]:
     """A capability parser for families whose names are a fixed, ordered vocabulary (npu SoCs, xpu arches)."""
 
     def parse(text: str) -> Capability:

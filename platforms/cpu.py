@@ -29,7 +29,9 @@ def parse_capability(text: str) -> Capability:
     return Capability("cpu", "+".join(sorted(flags)) or "baseline", 0, flags)
 
 
-def describe(cap: Capability, *, device_name: str, device_count: int = 1, simulated: bool = False) -> Platform:
+def describe(
+    cap: Capability, *, device_name: str, device_count: int = 1, simulated: bool = False
+) -> Platform:
     return Platform(
         name="cpu",
         vendor="generic",

@@ -26,7 +26,9 @@ def sm(major: int, minor: int) -> Capability:
     return Capability("cuda", f"sm_{major}{minor}", major * 10 + minor)
 
 
-def describe(cap: Capability, *, device_name: str, device_count: int = 1, simulated: bool = False) -> Platform:
+def describe(
+    cap: Capability, *, device_name: str, device_count: int = 1, simulated: bool = False
+) -> Platform:
     dtypes = ("float32", "float16") + (("bfloat16",) if cap.rank >= 80 else ())
     fp8 = "float8_e4m3fn" if cap.rank >= 89 else None
     return Platform(

@@ -14,7 +14,9 @@ parse_capability = ranked_table("mps", {f"m{i}": i for i in range(1, 6)}, EXAMPL
 
 
 def chip_name() -> str:
-    out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=2)
+    out = subprocess.run(
+        ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=2
+    )
     return out.stdout.strip()  # "Apple M3 Max"
 
 

@@ -24,7 +24,9 @@ def mp(major: int, minor: int) -> Capability:
     return Capability("musa", f"mp_{major}{minor}", major * 10 + minor)
 
 
-def describe(cap: Capability, *, device_name: str, device_count: int = 1, simulated: bool = False) -> Platform:
+def describe(
+    cap: Capability, *, device_name: str, device_count: int = 1, simulated: bool = False
+) -> Platform:
     fp8 = "float8_e4m3fn" if cap.rank >= 31 else None
     return Platform(
         name="musa",

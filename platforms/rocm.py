@@ -20,7 +20,9 @@ def parse_capability(text: str) -> Capability:
     return Capability("rocm", f"gfx{m.group(1)}", int(m.group(1), 16))
 
 
-def describe(cap: Capability, *, device_name: str, device_count: int = 1, simulated: bool = False) -> Platform:
+def describe(
+    cap: Capability, *, device_name: str, device_count: int = 1, simulated: bool = False
+) -> Platform:
     fp8 = "float8_e4m3fnuz" if cap.name in FNUZ_TARGETS else "float8_e4m3fn"
     has_fp8 = cap.name in FNUZ_TARGETS or cap.rank >= 0x950
     return Platform(

@@ -13,9 +13,19 @@ ARCHES = {"dg2": 1255, "pvc": 1260, "mtl": 1270, "arl": 1274, "bmg": 2001, "lnl"
 parse_capability = ranked_table("xpu", ARCHES, EXAMPLES)
 
 # Marketing-name fragments -> architecture, for drivers that report no architecture field.
-_NAME_HINTS = (("max 1", "pvc"), ("data center gpu max", "pvc"), ("arc(tm) b", "bmg"), ("arc b", "bmg"),
-               ("arc(tm) a", "dg2"), ("arc a", "dg2"), ("lunar lake", "lnl"), ("140v", "lnl"),
-               ("meteor lake", "mtl"), ("arrow lake", "arl"), ("panther lake", "ptl"))
+_NAME_HINTS = (
+    ("max 1", "pvc"),
+    ("data center gpu max", "pvc"),
+    ("arc(tm) b", "bmg"),
+    ("arc b", "bmg"),
+    ("arc(tm) a", "dg2"),
+    ("arc a", "dg2"),
+    ("lunar lake", "lnl"),
+    ("140v", "lnl"),
+    ("meteor lake", "mtl"),
+    ("arrow lake", "arl"),
+    ("panther lake", "ptl"),
+)
 
 
 def arch_from_name(device_name: str) -> str:

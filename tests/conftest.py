@@ -12,8 +12,14 @@ import anyaccel
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_PLUGIN_SITE = ROOT / ".venv" / "test-plugins"
-ANYACCEL_VARS = ("ANYACCEL_PLATFORM", "ANYACCEL_PLUGINS", "ANYACCEL_KERNELS", "ANYACCEL_STRICT",
-                 "ANYACCEL_SIMULATE", "ANYACCEL_VALIDATE")
+ANYACCEL_VARS = (
+    "ANYACCEL_PLATFORM",
+    "ANYACCEL_PLUGINS",
+    "ANYACCEL_KERNELS",
+    "ANYACCEL_STRICT",
+    "ANYACCEL_SIMULATE",
+    "ANYACCEL_VALIDATE",
+)
 
 
 @pytest.fixture(autouse=True)

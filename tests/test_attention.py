@@ -44,8 +44,9 @@ def test_write_kv_conformance(anyaccel_case):
 
 def _filled_cache(spec: AttentionSpec, num_blocks: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
-    k_cache, v_cache = layout(spec.kv_layout).allocate(num_blocks, spec.block_size, spec.num_kv_heads,
-                                                       spec.head_dim, spec.cache_dtype)
+    k_cache, v_cache = layout(spec.kv_layout).allocate(
+        num_blocks, spec.block_size, spec.num_kv_heads, spec.head_dim, spec.cache_dtype
+    )
     for cache in (k_cache, v_cache):
         cache.copy_(torch.randn(cache.shape, generator=g).to(cache.dtype))
     return k_cache, v_cache
@@ -56,13 +57,17 @@ def _as_hnd(cache: torch.Tensor) -> torch.Tensor:
 
 
 def test_kernels_keep_the_contract_signature_and_specialise_per_layout():
-    for op, stub in (("attention.prefill", contract.prefill), ("attention.decode", contract.decode),
-                     ("attention.write_kv", contract.write_kv)):
+    for op, stub in (
+        ("attention.prefill", contract.prefill),
+        ("attention.decode", contract.decode),
+        ("attention.write_kv", contract.write_kv),
+    ):
         nhd, hnd = (reference(op, AttentionSpec(kv_layout=name)) for name in ("NHD", "HND"))
         assert nhd is not hnd
         for fn in (nhd, hnd):
-            assert list(inspect.signature(fn).parameters.values()) == \
-                list(inspect.signature(stub).parameters.values())
+            assert list(inspect.signature(fn).parameters.values()) == list(
+                inspect.signature(stub).parameters.values()
+            )
 
 
 def test_write_kv_skips_padded_slots():
@@ -79,8 +84,9 @@ def test_write_kv_skips_padded_slots():
 
 @pytest.mark.parametrize("fp8, limit", [(torch.float8_e4m3fn, 448.0), (torch.float8_e4m3fnuz, 240.0)])
 def test_fp8_write_saturates_and_decode_dequantizes(fp8, limit):
-    spec = AttentionSpec(num_q_heads=1, num_kv_heads=1, head_dim=64, block_size=16, kv_dtype=fp8,
-                         kv_layout="HND")
+    spec = AttentionSpec(
+        num_q_heads=1, num_kv_heads=1, head_dim=64, block_size=16, kv_dtype=fp8, kv_layout="HND"
+    )
     k_cache, v_cache = layout("HND").allocate(1, 16, 1, 64, fp8)
     k_scale, v_scale = torch.tensor([0.5]), torch.tensor([2.0])
     k = torch.full((2, 1, 64), 1.5)
@@ -91,9 +97,17 @@ def test_fp8_write_saturates_and_decode_dequantizes(fp8, limit):
     assert k_cache[0, 0, 1].float().eq(limit).all()
     assert v_cache[0, 0, :2].float().eq(-1.5).all()
     q = torch.zeros(1, 1, 64)  # equal logits: the output is the mean of the dequantized values
-    out = reference("attention.decode", spec)(q, k_cache, v_cache, torch.tensor([[0]], dtype=torch.int32),
-                                               torch.tensor([2], dtype=torch.int32), 2, 0.125,
-                                               k_scale=k_scale, v_scale=v_scale)
+    out = reference("attention.decode", spec)(
+        q,
+        k_cache,
+        v_cache,
+        torch.tensor([[0]], dtype=torch.int32),
+        torch.tensor([2], dtype=torch.int32),
+        2,
+        0.125,
+        k_scale=k_scale,
+        v_scale=v_scale,
+    )
     torch.testing.assert_close(out, torch.full((1, 1, 64), -3.0))
 
 
@@ -110,18 +124,30 @@ def test_hnd_and_nhd_caches_give_the_same_decode():
 
 def _prefill(spec, q, k, v, k_cache, v_cache, tables, new, total):
     cu = torch.tensor([0, new], dtype=torch.int32)
-    return reference("attention.prefill", spec)(q, k, v, k_cache, v_cache, tables, cu,
-                                                torch.tensor([total], dtype=torch.int32), new, total,
-                                                spec.softmax_scale, sliding_window=spec.sliding_window,
-                                                softcap=spec.softcap)
+    return reference("attention.prefill", spec)(
+        q,
+        k,
+        v,
+        k_cache,
+        v_cache,
+        tables,
+        cu,
+        torch.tensor([total], dtype=torch.int32),
+        new,
+        total,
+        spec.softmax_scale,
+        sliding_window=spec.sliding_window,
+        softcap=spec.softcap,
+    )
 
 
 @pytest.mark.parametrize("window, softcap", [(-1, 0.0), (5, 0.0), (-1, 3.0)])
 def test_chunked_prefill_and_decode_agree_with_full_prefill(window, softcap):
     """A 23-token prompt written once: prefill of all of it, of its last 9 tokens behind a 14-token cached
     prefix, and decode of its last token must agree row for row."""
-    spec = AttentionSpec(num_q_heads=4, num_kv_heads=1, head_dim=64, block_size=16, sliding_window=window,
-                         softcap=softcap)
+    spec = AttentionSpec(
+        num_q_heads=4, num_kv_heads=1, head_dim=64, block_size=16, sliding_window=window, softcap=softcap
+    )
     n, cached = 23, 14
     k_cache, v_cache = layout("NHD").allocate(3, 16, 1, 64, torch.float32)
     tables = torch.tensor([[2, 0]], dtype=torch.int32)
@@ -129,12 +155,29 @@ def test_chunked_prefill_and_decode_agree_with_full_prefill(window, softcap):
     q, k, v = torch.randn(n, 4, 64), torch.randn(n, 1, 64), torch.randn(n, 1, 64)
     reference("attention.write_kv", spec)(k, v, k_cache, v_cache, slots)
     full = _prefill(spec, q, k, v, k_cache, v_cache, tables, n, n)
-    chunk = _prefill(dataclasses.replace(spec, prefix=True), q[cached:], k[cached:], v[cached:], k_cache,
-                     v_cache, tables, n - cached, n)
+    chunk = _prefill(
+        dataclasses.replace(spec, prefix=True),
+        q[cached:],
+        k[cached:],
+        v[cached:],
+        k_cache,
+        v_cache,
+        tables,
+        n - cached,
+        n,
+    )
     torch.testing.assert_close(chunk, full[cached:])
-    last = reference("attention.decode", spec)(q[-1:], k_cache, v_cache, tables,
-                                                torch.tensor([n], dtype=torch.int32), n, spec.softmax_scale,
-                                                sliding_window=window, softcap=softcap)
+    last = reference("attention.decode", spec)(
+        q[-1:],
+        k_cache,
+        v_cache,
+        tables,
+        torch.tensor([n], dtype=torch.int32),
+        n,
+        spec.softmax_scale,
+        sliding_window=window,
+        softcap=softcap,
+    )
     torch.testing.assert_close(last, full[-1:])
 
 
@@ -152,9 +195,16 @@ def _decode_e1(spec: AttentionSpec, keys, values, **kwargs) -> float:
     k_cache, v_cache = _one_token_per_block(keys, values)
     q = torch.zeros(1, 1, 64)
     q[0, 0, 0] = 1.0
-    out = reference("attention.decode", spec)(q, k_cache, v_cache, torch.tensor([[0]], dtype=torch.int32),
-                                               torch.tensor([len(keys)], dtype=torch.int32), len(keys), 1.0,
-                                               **kwargs)
+    out = reference("attention.decode", spec)(
+        q,
+        k_cache,
+        v_cache,
+        torch.tensor([[0]], dtype=torch.int32),
+        torch.tensor([len(keys)], dtype=torch.int32),
+        len(keys),
+        1.0,
+        **kwargs,
+    )
     return float(out[0, 0, 1])
 
 
@@ -187,14 +237,17 @@ def test_zero_length_decode_rows_are_zero_even_with_sinks():
 
 
 @pytest.mark.parametrize("op", ["attention.prefill", "attention.decode", "attention.write_kv"])
-@pytest.mark.parametrize("fields, message", [
-    ({"num_q_heads": 6, "num_kv_heads": 4}, "multiple of num_kv_heads"),
-    ({"sliding_window": True}, "sliding_window must be an int"),
-    ({"sliding_window": 8, "causal": False}, "needs causal"),
-    ({"softcap": -1.0}, "softcap must be"),
-    ({"block_size": 24}, "power of two"),
-    ({"kv_dtype": torch.int8}, "kv_dtype"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"num_q_heads": 6, "num_kv_heads": 4}, "multiple of num_kv_heads"),
+        ({"sliding_window": True}, "sliding_window must be an int"),
+        ({"sliding_window": 8, "causal": False}, "needs causal"),
+        ({"softcap": -1.0}, "softcap must be"),
+        ({"block_size": 24}, "power of two"),
+        ({"kv_dtype": torch.int8}, "kv_dtype"),
+    ],
+)
 def test_bad_specs_are_rejected_naming_the_op(op, fields, message):
     with pytest.raises(ValueError, match=message) as err:
         anyaccel.bind(op, AttentionSpec(**fields))
@@ -214,8 +267,15 @@ def test_validation_catches_call_values_that_differ_from_the_spec(monkeypatch):
     spec = AttentionSpec(num_q_heads=2, num_kv_heads=1, head_dim=64, sliding_window=4)
     k_cache, v_cache = _filled_cache(spec, 1)
     decode = anyaccel.resolve("attention.decode", spec, provider="reference").fn
-    args = (torch.randn(1, 2, 64), k_cache, v_cache, torch.zeros(1, 1, dtype=torch.int32),
-            torch.tensor([3], dtype=torch.int32), 3, spec.softmax_scale)
+    args = (
+        torch.randn(1, 2, 64),
+        k_cache,
+        v_cache,
+        torch.zeros(1, 1, dtype=torch.int32),
+        torch.tensor([3], dtype=torch.int32),
+        3,
+        spec.softmax_scale,
+    )
     decode(*args, sliding_window=4)
     with pytest.raises(ContractError, match="attention.decode: sliding_window"):
         decode(*args, sliding_window=8)
@@ -225,11 +285,17 @@ def test_validation_catches_call_values_that_differ_from_the_spec(monkeypatch):
 def _batches(draw):
     hkv = draw(st.sampled_from([1, 2]))
     spec = AttentionSpec(
-        dtype=torch.float32, num_q_heads=hkv * draw(st.sampled_from([1, 3, 4])), num_kv_heads=hkv,
+        dtype=torch.float32,
+        num_q_heads=hkv * draw(st.sampled_from([1, 3, 4])),
+        num_kv_heads=hkv,
         head_dim=draw(st.sampled_from([64, 80])),
-        block_size=draw(st.sampled_from([16, 32])), kv_layout=draw(st.sampled_from(["NHD", "HND"])),
-        sliding_window=draw(st.sampled_from([-1, 1, 7])), softcap=draw(st.sampled_from([0.0, 4.0])),
-        sinks=draw(st.booleans()), prefix=True)
+        block_size=draw(st.sampled_from([16, 32])),
+        kv_layout=draw(st.sampled_from(["NHD", "HND"])),
+        sliding_window=draw(st.sampled_from([-1, 1, 7])),
+        softcap=draw(st.sampled_from([0.0, 4.0])),
+        sinks=draw(st.booleans()),
+        prefix=True,
+    )
     new = draw(st.lists(st.integers(1, 9), min_size=1, max_size=3))
     cached = draw(st.lists(st.integers(0, 40), min_size=len(new), max_size=len(new)))
     return spec, new, cached, draw(st.integers(0, 2**16))
@@ -250,14 +316,21 @@ def test_random_batches_match_the_oracle(batch):
     hq, hkv, d = spec.num_q_heads, spec.num_kv_heads, spec.head_dim
     t = sum(new)
     q, k, v = (torch.randn(t, h, d, generator=g) for h in (hq, hkv, hkv))
-    slots = torch.cat([tables[b, torch.arange(c, c + n) // spec.block_size].long() * spec.block_size
-                       + torch.arange(c, c + n) % spec.block_size
-                       for b, (n, c) in enumerate(zip(new, cached, strict=True))])
+    slots = torch.cat(
+        [
+            tables[b, torch.arange(c, c + n) // spec.block_size].long() * spec.block_size
+            + torch.arange(c, c + n) % spec.block_size
+            for b, (n, c) in enumerate(zip(new, cached, strict=True))
+        ]
+    )
     reference("attention.write_kv", spec)(k, v, k_cache, v_cache, slots)
     cu = torch.tensor([0, *new]).cumsum(0).int()
     lens = torch.tensor(totals, dtype=torch.int32)
-    values = {"sliding_window": spec.sliding_window, "softcap": spec.softcap,
-              "sinks": torch.randn(hq, generator=g) if spec.sinks else None}
+    values = {
+        "sliding_window": spec.sliding_window,
+        "softcap": spec.softcap,
+        "sinks": torch.randn(hq, generator=g) if spec.sinks else None,
+    }
     args = (q, k, v, k_cache, v_cache, tables, cu, lens, max(new), max(totals), spec.softmax_scale)
     got = reference("attention.prefill", spec)(*args, **values)
     torch.testing.assert_close(got, oracle.prefill(spec.kv_layout, *args, **values).float(), **FP32)

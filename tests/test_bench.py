@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from anyaccel.bench import measure_overhead, sweeps
 from anyaccel.cli.main import main
 

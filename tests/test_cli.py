@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from anyaccel.cli.main import main
 
 ANYACCEL = Path(sys.executable).with_name("anyaccel")

@@ -3,9 +3,10 @@ simulated platforms, rejection reasons and the zero-cost bound call."""
 
 from __future__ import annotations
 
-import anyaccel
 import pytest
 import torch
+
+import anyaccel
 from anyaccel import context
 from anyaccel.dispatch import _reject_reason, rank
 from anyaccel.errors import ResolutionError, SimulatedPlatformError, StrictModeError

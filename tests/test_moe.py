@@ -29,8 +29,15 @@ def test_deepseek_v3_routing_matches_transformers():
     modeling = pytest.importorskip("transformers.models.deepseek_v3.modeling_deepseek_v3")
     from transformers import DeepseekV3Config
 
-    config = DeepseekV3Config(hidden_size=32, n_routed_experts=64, num_experts_per_tok=8, n_group=8,
-                              topk_group=4, routed_scaling_factor=2.5, norm_topk_prob=True)
+    config = DeepseekV3Config(
+        hidden_size=32,
+        n_routed_experts=64,
+        num_experts_per_tok=8,
+        n_group=8,
+        topk_group=4,
+        routed_scaling_factor=2.5,
+        norm_topk_prob=True,
+    )
     router = modeling.DeepseekV3TopkRouter(config)
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():

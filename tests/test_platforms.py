@@ -10,9 +10,10 @@ import sys
 import types
 from types import SimpleNamespace
 
-import anyaccel
 import pytest
 import torch
+
+import anyaccel
 from anyaccel import context
 from anyaccel.errors import PlatformError, StrictModeError
 from anyaccel.ops.norm import NormSpec

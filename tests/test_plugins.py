@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import importlib.metadata as md
 
-import anyaccel
 import pytest
 import torch
+
+import anyaccel
 from anyaccel import context
 from anyaccel.errors import StrictModeError
 from anyaccel.ops.norm import NormSpec

@@ -50,8 +50,9 @@ def test_fp8_block_linear(fnuz):
     platform = anyaccel.get_platform()
     if fnuz:
         platform = platform.replace(fp8_dtype="float8_e4m3fnuz")
-    scheme, layer = build({"quant_method": "fp8", "weight_block_size": [128, 128]}, [256, 128], 256,
-                          torch.bfloat16, platform)
+    scheme, layer = build(
+        {"quant_method": "fp8", "weight_block_size": [128, 128]}, [256, 128], 256, torch.bfloat16, platform
+    )
     w = torch.randn(384, 256) / 16
     layer.weight.data, layer.weight_scale_inv.data = fp8_tiles(w, 128, 128)
     want_w = dequant_tiles(layer.weight.data, layer.weight_scale_inv.data)
@@ -169,7 +170,8 @@ def test_fp8_moe(block):
         getattr(layer, f"{name}_weight").data = torch.stack([q for q, _ in pairs])
         scales = torch.stack([s for _, s in pairs])
         getattr(layer, f"{name}_weight_scale" + ("_inv" if block else "")).data = (
-            scales if block else scales.reshape(E, -1) if name == "w13" else scales.reshape(E))
+            scales if block else scales.reshape(E, -1) if name == "w13" else scales.reshape(E)
+        )
         dequant[name] = torch.stack([dequant_tiles(q, s) for q, s in pairs])
     scheme.process_weights_after_loading(layer)
     x, w, ids = routing()
@@ -192,8 +194,12 @@ def test_w4a16_moe(fmt):
         if fmt == "gptq":
             plain = (torch.arange(k) // G).to(torch.int32)
             getattr(layer, prefix + "g_idx").data = plain.expand(E, k).clone()
-        dequant[prefix] = torch.stack([((q - z.repeat_interleave(G, 0).T).float()
-                                        * s.repeat_interleave(G, 0).T.float()) for q, z, s in parts])
+        dequant[prefix] = torch.stack(
+            [
+                ((q - z.repeat_interleave(G, 0).T).float() * s.repeat_interleave(G, 0).T.float())
+                for q, z, s in parts
+            ]
+        )
     scheme.process_weights_after_loading(layer)
     x, w, ids = routing()
     x = x.to(torch.float16)

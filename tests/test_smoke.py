@@ -21,10 +21,21 @@ def test_cpu_platform_and_reference_binding():
 
 
 def test_info_json_has_design_keys():
-    out = subprocess.run([sys.executable, "-m", "anyaccel.cli.main", "info", "--json"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "anyaccel.cli.main", "info", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     data = json.loads(out.stdout)
     assert {"anyaccel_version", "platform", "plugins", "ops"} <= data.keys()
-    assert {"name", "vendor", "device_type", "device_name", "capability", "dist_backend", "simulated"} <= \
-        data["platform"].keys()
+    assert {
+        "name",
+        "vendor",
+        "device_type",
+        "device_name",
+        "capability",
+        "dist_backend",
+        "simulated",
+    } <= data["platform"].keys()
     assert data["ops"]["norm.rms_norm"]["selected"] == "reference.rms_norm"

@@ -70,8 +70,10 @@ def test_fp8_kernels_need_the_devices_fp8_type(monkeypatch):
 
 
 def test_registration_does_not_import_triton():
-    code = ("import sys, anyaccel; from anyaccel import context; context.get(); "
-            "assert 'triton' not in sys.modules, 'registration imported triton'")
+    code = (
+        "import sys, anyaccel; from anyaccel import context; context.get(); "
+        "assert 'triton' not in sys.modules, 'registration imported triton'"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
@@ -96,8 +98,11 @@ def test_a_plugin_overrides_tuning_for_its_hardware(monkeypatch):
 
     @hookimpl
     def anyaccel_tuning(platform):
-        return {"triton.paged_decode": {"*": {"BLOCK_N": 32, "MIN_SPLIT": 128, "TARGET_PROGRAMS": 512,
-                                              "MERGE_HEADS": 4}}}
+        return {
+            "triton.paged_decode": {
+                "*": {"BLOCK_N": 32, "MIN_SPLIT": 128, "TARGET_PROGRAMS": 512, "MERGE_HEADS": 4}
+            }
+        }
 
     plugin.anyaccel_tuning = anyaccel_tuning
     plugins = context.get().plugins

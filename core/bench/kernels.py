@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+
 from anyaccel import context
 from anyaccel.conformance.compare import outputs
 from anyaccel.conformance.runner import kernels_to_check, to_device

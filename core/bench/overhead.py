@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+
 from anyaccel import context
 from anyaccel.dispatch import instantiate, resolve
 from anyaccel.ops.common import preferred_dtype

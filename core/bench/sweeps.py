@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
 from anyaccel.conformance.case import Inputs, generator, randn
 from anyaccel.conformance.cases import cases_for
 from anyaccel.conformance.cases.rope import cos_sin_cache

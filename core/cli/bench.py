@@ -27,7 +27,9 @@ SPECIAL = ("overhead", "startup", "model")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", nargs="?", metavar="OP", help="same as --op (e.g. `anyaccel bench model`)")
     p.add_argument("--op", help="one op (e.g. norm.rms_norm), or 'overhead', 'startup' or 'model'")
-    p.add_argument("--model", metavar="DIR", help="checkpoint for `bench model` (default: the demo checkpoint)")
+    p.add_argument(
+        "--model", metavar="DIR", help="checkpoint for `bench model` (default: the demo checkpoint)"
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--plot", metavar="FILE", help="write a PNG chart of the kernel timings")
     p.add_argument(

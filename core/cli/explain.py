@@ -24,14 +24,20 @@ def main(args: argparse.Namespace) -> int:
     ctx = context.get()
     res = resolve(args.op, platform=ctx.platform)
     if args.json:
-        print(json.dumps({"op": args.op, "platform": ctx.platform.to_json(), "spec": repr(res.spec),
-                          **res.to_json()}, indent=2))
+        print(
+            json.dumps(
+                {"op": args.op, "platform": ctx.platform.to_json(), "spec": repr(res.spec), **res.to_json()},
+                indent=2,
+            )
+        )
         return 0
     p = ctx.platform
     print(f"{args.op} on {p.name} {p.capability}{' [simulated]' if p.simulated else ''}")
     print(f"spec: {res.spec}\n")
-    rows = [("*" if c.accepted else " ", i + 1, c.kernel.name, c.kernel.priority, c.reason)
-            for i, c in enumerate(res.candidates)]
+    rows = [
+        ("*" if c.accepted else " ", i + 1, c.kernel.name, c.kernel.priority, c.reason)
+        for i, c in enumerate(res.candidates)
+    ]
     print(render(("", "rank", "kernel", "priority", "reason"), rows, max_width=100))
     print()
     print(f"selected: {res.selected.name}" if res.selected else f"no kernel: {res.error}")

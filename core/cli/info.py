@@ -43,20 +43,30 @@ def main(args: argparse.Namespace) -> int:
     p = data["platform"]
     sim = "  [simulated]" if p["simulated"] else ""
     print(f"anyaccel {data['anyaccel_version']}")
-    print(f"platform: {p['name']} ({p['vendor']}) {p['device_name']} x{p['device_count']}, "
-          f"capability {p['capability']}, dist {p['dist_backend']}, fp8 {p['fp8_dtype'] or '-'}, "
-          f"triton {'yes' if p['triton'] else 'no'}{sim}")
+    print(
+        f"platform: {p['name']} ({p['vendor']}) {p['device_name']} x{p['device_count']}, "
+        f"capability {p['capability']}, dist {p['dist_backend']}, fp8 {p['fp8_dtype'] or '-'}, "
+        f"triton {'yes' if p['triton'] else 'no'}{sim}"
+    )
     for family, why in data["probe_errors"].items():
         print(f"  probe {family} failed: {why}")
     print()
-    rows = [(i["name"], i["version"], i["status"], i["reason"]) for i in data["plugins"] + data["builtins"]]
-    print(render(("plugin", "version", "status", "reason"), rows))
+    plugins = data["plugins"] + data["builtins"]
+    plugin_rows = [(i["name"], i["version"], i["status"], i["reason"]) for i in plugins]
+    print(render(("plugin", "version", "status", "reason"), plugin_rows))
     print()
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for op, r in data["ops"].items():
         rejected = sum(1 for c in r["candidates"] if not c["accepted"])
-        rows.append((op, r["selected"] or "-", r["provider"] or "-", f"{rejected} rejected" if rejected else "",
-                     r.get("error", "")))
+        rows.append(
+            (
+                op,
+                r["selected"] or "-",
+                r["provider"] or "-",
+                f"{rejected} rejected" if rejected else "",
+                r.get("error", ""),
+            )
+        )
     print(render(("op", "kernel", "provider", "others", "error"), rows))
     print("\n`anyaccel explain OP` shows why each candidate was accepted or rejected.")
     return 0

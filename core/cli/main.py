@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
+from collections.abc import Iterator
 
 COMMANDS = {
     "info": "anyaccel.cli.info",
@@ -17,8 +19,11 @@ COMMANDS = {
 
 
 def add_simulate(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--simulate", metavar="PLATFORM:CAP",
-                        help="plan for a simulated platform, e.g. cuda:sm_100, rocm:gfx950, npu:ascend910b")
+    parser.add_argument(
+        "--simulate",
+        metavar="PLATFORM:CAP",
+        help="plan for a simulated platform, e.g. cuda:sm_100, rocm:gfx950, npu:ascend910b",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,17 +35,35 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+@contextlib.contextmanager
+def simulating(target: str | None) -> Iterator[None]:
+    """ANYACCEL_SIMULATE=target for the duration of one command; the process's own setting comes back after,
+    so an in-process call (tests, notebooks) leaves nothing behind."""
+    if not target:
+        yield
+        return
+    from anyaccel import context
+
+    previous = os.environ.get("ANYACCEL_SIMULATE")
+    os.environ["ANYACCEL_SIMULATE"] = target
+    context.reset()
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["ANYACCEL_SIMULATE"]
+        else:
+            os.environ["ANYACCEL_SIMULATE"] = previous
+        context.reset()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from anyaccel import context
     from anyaccel.errors import AnyaccelError
 
-    if getattr(args, "simulate", None):
-        os.environ["ANYACCEL_SIMULATE"] = args.simulate
-        context.reset()  # a context built earlier in this process (tests, notebooks) ignored the new setting
-
     try:
-        return int(importlib.import_module(COMMANDS[args.command]).main(args) or 0)
+        with simulating(getattr(args, "simulate", None)):
+            return int(importlib.import_module(COMMANDS[args.command]).main(args) or 0)
     except (AnyaccelError, ValueError) as exc:
         print(f"anyaccel {args.command}: error: {exc}", file=sys.stderr)
         return 2

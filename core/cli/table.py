@@ -8,7 +8,7 @@ from collections.abc import Sequence
 def render(headers: Sequence[str], rows: Sequence[Sequence[object]], *, max_width: int = 72) -> str:
     cells = [[str(h) for h in headers]] + [[_clip(str(c), max_width) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -54,5 +54,7 @@ def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def randn(g: torch.Generator, *shape: int, dtype: torch.dtype = torch.float32, scale: float = 1.0) -> torch.Tensor:
+def randn(
+    g: torch.Generator, *shape: int, dtype: torch.dtype = torch.float32, scale: float = 1.0
+) -> torch.Tensor:
     return (torch.randn(*shape, generator=g) * scale).to(dtype)

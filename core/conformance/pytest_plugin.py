@@ -31,7 +31,9 @@ class ConformanceItem:
         from anyaccel import context
         from anyaccel.conformance.runner import run_case
 
-        return run_case(self.kernel, self.case, context.get().platform, self.device, self.provider is not None, {})
+        return run_case(
+            self.kernel, self.case, context.get().platform, self.device, self.provider is not None, {}
+        )
 
     def assert_passes(self) -> None:
         result = self.run()
@@ -41,7 +43,9 @@ class ConformanceItem:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{MARKER}(provider=None, op=None): parametrize over the conformance kit")
+    config.addinivalue_line(
+        "markers", f"{MARKER}(provider=None, op=None): parametrize over the conformance kit"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -42,12 +42,19 @@ class KernelReport:
     def to_json(self) -> dict[str, Any]:
         ran = [r for r in self.results if r.status != "skipped"]
         return {
-            "name": self.kernel.name, "provider": self.kernel.provider, "op": self.kernel.op, "device": self.device,
-            "cases": len(ran), "passed": self.count("passed"), "failed": self.count("failed"),
+            "name": self.kernel.name,
+            "provider": self.kernel.provider,
+            "op": self.kernel.op,
+            "device": self.device,
+            "cases": len(ran),
+            "passed": self.count("passed"),
+            "failed": self.count("failed"),
             "skipped": self.count("skipped"),
             "max_abs_err": max((r.max_abs_err for r in ran), default=0.0),
             "max_rel_err": max((r.max_rel_err for r in ran), default=0.0),
-            "failures": [{"case": r.case, "detail": r.detail} for r in self.results if r.status == "failed"][:10],
+            "failures": [{"case": r.case, "detail": r.detail} for r in self.results if r.status == "failed"][
+                :10
+            ],
         }
 
 
@@ -59,8 +66,9 @@ def to_device(value: Any, device: str) -> Any:
     return value
 
 
-def with_prepared_weights(opdef: OpDef, kernel: Kernel, spec: Any, args: tuple[Any, ...],
-                          kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def with_prepared_weights(
+    opdef: OpDef, kernel: Kernel, spec: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The call's arguments with its load-time constants converted by the kernel's prepare hook, as a
     model's scheme does once after loading."""
     bound = inspect.signature(opdef.signature).bind(*args, **kwargs)
@@ -69,15 +77,25 @@ def with_prepared_weights(opdef: OpDef, kernel: Kernel, spec: Any, args: tuple[A
     return bound.args, bound.kwargs
 
 
-def run_case(kernel: Kernel, case: Case, platform: Platform, device: str, relaxed: bool,
-             fns: dict[Any, Callable[..., Any]]) -> CaseResult:
+def run_case(
+    kernel: Kernel,
+    case: Case,
+    platform: Platform,
+    device: str,
+    relaxed: bool,
+    fns: dict[Any, Callable[..., Any]],
+) -> CaseResult:
     """One kernel on one case. `fns` caches instantiated kernels per spec (factories build per spec)."""
     reason = _reject_reason(kernel, case.spec, platform, relaxed)
     if reason:
         return CaseResult(case.id, "skipped", detail=reason)
     if case.large and not runs_on(kernel, platform):
-        return CaseResult(case.id, "skipped", detail="large case: runs where the kernel runs natively, not "
-                          "in an interpreter or a CPU build standing in for its device")
+        return CaseResult(
+            case.id,
+            "skipped",
+            detail="large case: runs where the kernel runs natively, not "
+            "in an interpreter or a CPU build standing in for its device",
+        )
     if case.world_size > 1:
         from .distributed import run_distributed_case
 
@@ -100,7 +118,9 @@ def run_case(kernel: Kernel, case: Case, platform: Platform, device: str, relaxe
     worst_abs = max((c[1] for c in compared.values()), default=0.0)
     worst_rel = max((c[2] for c in compared.values()), default=0.0)
     bad = [n for n, c in compared.items() if not c[0]]
-    detail = "" if ok else f"{', '.join(bad)} out of tolerance (max abs {worst_abs:.3g}, max rel {worst_rel:.3g})"
+    detail = (
+        "" if ok else f"{', '.join(bad)} out of tolerance (max abs {worst_abs:.3g}, max rel {worst_rel:.3g})"
+    )
     return CaseResult(case.id, "passed" if ok else "failed", worst_abs, worst_rel, detail)
 
 
@@ -121,8 +141,11 @@ def kernels_to_check(op: str | None, provider: str | None, platform: Platform) -
     return chosen
 
 
-def check(op: str | None = None, provider: str | None = None,
-          progress: Callable[[Iterable[Any]], Iterable[Any]] = iter) -> list[KernelReport]:
+def check(
+    op: str | None = None,
+    provider: str | None = None,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] = iter,
+) -> list[KernelReport]:
     platform = context.get().platform
     if platform.simulated:
         raise ValueError("anyaccel check runs kernels and cannot use a simulated platform")
@@ -132,7 +155,9 @@ def check(op: str | None = None, provider: str | None = None,
         fns: dict[Any, Callable[..., Any]] = {}
         cases = cases_for(kernel.op)
         if not cases:
-            report.results.append(CaseResult("-", "failed", detail=f"no conformance cases exist for {kernel.op}"))
+            report.results.append(
+                CaseResult("-", "failed", detail=f"no conformance cases exist for {kernel.op}")
+            )
         for case in cases:
             report.results.append(run_case(kernel, case, platform, device, provider is not None, fns))
         reports.append(report)

@@ -6,13 +6,26 @@ from . import activation, attention, comm, moe, norm, quant, rope
 from .base import ContractError, OpDef
 
 CORE_OPS: tuple[OpDef, ...] = (
-    attention.PREFILL, attention.DECODE, attention.WRITE_KV,
-    norm.RMS_NORM, norm.ADD_RMS_NORM,
+    attention.PREFILL,
+    attention.DECODE,
+    attention.WRITE_KV,
+    norm.RMS_NORM,
+    norm.ADD_RMS_NORM,
     rope.APPLY,
-    activation.SILU_AND_MUL, activation.GELU_AND_MUL,
-    moe.TOPK, moe.EXPERTS,
-    quant.QUANTIZE_FP8, quant.QUANTIZE_INT8, quant.FP8_GEMM, quant.INT8_GEMM, quant.W4A16_GEMM,
-    comm.ALL_REDUCE, comm.ALL_GATHER, comm.REDUCE_SCATTER, comm.ALL_TO_ALL, comm.BROADCAST,
+    activation.SILU_AND_MUL,
+    activation.GELU_AND_MUL,
+    moe.TOPK,
+    moe.EXPERTS,
+    quant.QUANTIZE_FP8,
+    quant.QUANTIZE_INT8,
+    quant.FP8_GEMM,
+    quant.INT8_GEMM,
+    quant.W4A16_GEMM,
+    comm.ALL_REDUCE,
+    comm.ALL_GATHER,
+    comm.REDUCE_SCATTER,
+    comm.ALL_TO_ALL,
+    comm.BROADCAST,
 )
 
 __all__ = ["CORE_OPS", "ContractError", "OpDef"]

@@ -34,7 +34,11 @@ def _fake(x, *args):
 
 def _check_spec(op: str):
     def check(spec: ActivationSpec) -> None:
-        expect(op, spec.intermediate_size > 0, f"intermediate_size must be positive, got {spec.intermediate_size}")
+        expect(
+            op,
+            spec.intermediate_size > 0,
+            f"intermediate_size must be positive, got {spec.intermediate_size}",
+        )
 
     return check
 
@@ -43,7 +47,9 @@ def _check_args(op: str):
     def check(spec: ActivationSpec, x, approximate: str = "none") -> None:
         expect_tensor(op, "x", x, dtype=spec.dtype)
         expect(op, x.shape[-1] % 2 == 0, f"x's last dim must be even (gate and up), got {x.shape[-1]}")
-        expect(op, approximate in ("none", "tanh"), f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        expect(
+            op, approximate in ("none", "tanh"), f"approximate must be 'none' or 'tanh', got {approximate!r}"
+        )
 
     return check
 
@@ -52,9 +58,21 @@ def _default(platform) -> ActivationSpec:
     return ActivationSpec(preferred_dtype(platform), 11008)
 
 
-SILU_AND_MUL = OpDef("activation.silu_and_mul", silu_and_mul, ActivationSpec, _fake, _default,
-                     check_spec=_check_spec("activation.silu_and_mul"),
-                     check_args=_check_args("activation.silu_and_mul"))
-GELU_AND_MUL = OpDef("activation.gelu_and_mul", gelu_and_mul, ActivationSpec, _fake, _default,
-                     check_spec=_check_spec("activation.gelu_and_mul"),
-                     check_args=_check_args("activation.gelu_and_mul"))
+SILU_AND_MUL = OpDef(
+    "activation.silu_and_mul",
+    silu_and_mul,
+    ActivationSpec,
+    _fake,
+    _default,
+    check_spec=_check_spec("activation.silu_and_mul"),
+    check_args=_check_args("activation.silu_and_mul"),
+)
+GELU_AND_MUL = OpDef(
+    "activation.gelu_and_mul",
+    gelu_and_mul,
+    ActivationSpec,
+    _fake,
+    _default,
+    check_spec=_check_spec("activation.gelu_and_mul"),
+    check_args=_check_args("activation.gelu_and_mul"),
+)

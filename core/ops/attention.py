@@ -72,14 +72,28 @@ class AttentionSpec:
 
     @property
     def softmax_scale(self) -> float:
-        return self.scale if self.scale is not None else self.head_dim ** -0.5
+        return self.scale if self.scale is not None else self.head_dim**-0.5
 
 
-def prefill(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-            block_tables: torch.Tensor, cu_seqlens_q: torch.Tensor, seq_lens: torch.Tensor, max_seqlen_q: int,
-            max_seq_len: int, scale: float, causal: bool = True, sliding_window: int = -1,
-            softcap: float = 0.0, sinks: torch.Tensor | None = None, k_scale: torch.Tensor | None = None,
-            v_scale: torch.Tensor | None = None) -> torch.Tensor:
+def prefill(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    block_tables: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    seq_lens: torch.Tensor,
+    max_seqlen_q: int,
+    max_seq_len: int,
+    scale: float,
+    causal: bool = True,
+    sliding_window: int = -1,
+    softcap: float = 0.0,
+    sinks: torch.Tensor | None = None,
+    k_scale: torch.Tensor | None = None,
+    v_scale: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Variable-length attention for the new tokens of B sequences packed together (prefill, chunked
     prefill and prefix-cache hits).
 
@@ -103,10 +117,20 @@ def prefill(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache: torch.Te
     raise NotImplementedError
 
 
-def decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_tables: torch.Tensor,
-           seq_lens: torch.Tensor, max_seq_len: int, scale: float, sliding_window: int = -1,
-           softcap: float = 0.0, sinks: torch.Tensor | None = None, k_scale: torch.Tensor | None = None,
-           v_scale: torch.Tensor | None = None) -> torch.Tensor:
+def decode(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    block_tables: torch.Tensor,
+    seq_lens: torch.Tensor,
+    max_seq_len: int,
+    scale: float,
+    sliding_window: int = -1,
+    softcap: float = 0.0,
+    sinks: torch.Tensor | None = None,
+    k_scale: torch.Tensor | None = None,
+    v_scale: torch.Tensor | None = None,
+) -> torch.Tensor:
     """One new token per sequence attending to its whole paged history.
 
     q:            [B, Hq, D]
@@ -120,9 +144,15 @@ def decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_
     raise NotImplementedError
 
 
-def write_kv(k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-             slot_mapping: torch.Tensor, k_scale: torch.Tensor | None = None,
-             v_scale: torch.Tensor | None = None) -> None:
+def write_kv(
+    k: torch.Tensor,
+    v: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    slot_mapping: torch.Tensor,
+    k_scale: torch.Tensor | None = None,
+    v_scale: torch.Tensor | None = None,
+) -> None:
     """Store new keys and values into the paged cache, IN PLACE.
 
     k, v:         [T, Hkv, D] in spec.dtype
@@ -176,22 +206,41 @@ def _fake_write_kv(*args, **kwargs):
 
 def _check_spec(op: str):
     def check(spec: AttentionSpec) -> None:
-        expect(op, spec.num_kv_heads > 0 and spec.num_q_heads % spec.num_kv_heads == 0,
-               f"num_q_heads ({spec.num_q_heads}) must be a multiple of num_kv_heads ({spec.num_kv_heads})")
-        expect(op, spec.head_dim in HEAD_DIMS or (spec.head_dim > 0 and spec.head_dim % 8 == 0),
-               f"head_dim must be one of {HEAD_DIMS} or a multiple of 8, got {spec.head_dim}")
-        expect(op, spec.block_size > 0 and spec.block_size & (spec.block_size - 1) == 0,
-               f"block_size must be a power of two, got {spec.block_size}")
-        expect(op, spec.kv_layout in LAYOUTS,
-               f"kv_layout must be one of {sorted(LAYOUTS)}, got {spec.kv_layout}")
-        expect(op, spec.cache_dtype in (spec.dtype, *FP8_KV_DTYPES),
-               f"kv_dtype must be the compute dtype or an fp8 e4m3 type, got {spec.cache_dtype}")
+        expect(
+            op,
+            spec.num_kv_heads > 0 and spec.num_q_heads % spec.num_kv_heads == 0,
+            f"num_q_heads ({spec.num_q_heads}) must be a multiple of num_kv_heads ({spec.num_kv_heads})",
+        )
+        expect(
+            op,
+            spec.head_dim in HEAD_DIMS or (spec.head_dim > 0 and spec.head_dim % 8 == 0),
+            f"head_dim must be one of {HEAD_DIMS} or a multiple of 8, got {spec.head_dim}",
+        )
+        expect(
+            op,
+            spec.block_size > 0 and spec.block_size & (spec.block_size - 1) == 0,
+            f"block_size must be a power of two, got {spec.block_size}",
+        )
+        expect(
+            op, spec.kv_layout in LAYOUTS, f"kv_layout must be one of {sorted(LAYOUTS)}, got {spec.kv_layout}"
+        )
+        expect(
+            op,
+            spec.cache_dtype in (spec.dtype, *FP8_KV_DTYPES),
+            f"kv_dtype must be the compute dtype or an fp8 e4m3 type, got {spec.cache_dtype}",
+        )
         window = spec.sliding_window
-        expect(op, type(window) is int and (window == -1 or window > 0),
-               f"sliding_window must be an int W > 0 or -1 (the window size, not a flag), got {window!r}")
+        expect(
+            op,
+            type(window) is int and (window == -1 or window > 0),
+            f"sliding_window must be an int W > 0 or -1 (the window size, not a flag), got {window!r}",
+        )
         expect(op, window == -1 or spec.causal, "a sliding window needs causal attention")
-        expect(op, not isinstance(spec.softcap, bool) and spec.softcap >= 0,
-               f"softcap must be a float C >= 0 (the cap, not a flag), got {spec.softcap!r}")
+        expect(
+            op,
+            not isinstance(spec.softcap, bool) and spec.softcap >= 0,
+            f"softcap must be a float C >= 0 (the cap, not a flag), got {spec.softcap!r}",
+        )
         expect(op, spec.scale is None or spec.scale > 0, f"scale must be positive or None, got {spec.scale}")
 
     return check
@@ -208,14 +257,21 @@ def _check_cache(op: str, spec: AttentionSpec, k_cache, v_cache, block_tables) -
     expect_tensor(op, "block_tables", block_tables, dims=2, dtype=torch.int32)
 
 
-def _check_values(op: str, spec: AttentionSpec, scale, sliding_window, softcap, sinks, k_scale,
-                  v_scale) -> None:
+def _check_values(
+    op: str, spec: AttentionSpec, scale, sliding_window, softcap, sinks, k_scale, v_scale
+) -> None:
     """The per-call values must be the spec's (kernels may have fixed them when bound or planned)."""
-    expect(op, math.isclose(scale, spec.softmax_scale, rel_tol=1e-6),
-           f"scale {scale} differs from the spec's {spec.softmax_scale}")
-    expect(op, sliding_window == spec.sliding_window and softcap == spec.softcap,
-           f"sliding_window/softcap ({sliding_window}, {softcap}) differ from the spec's "
-           f"({spec.sliding_window}, {spec.softcap})")
+    expect(
+        op,
+        math.isclose(scale, spec.softmax_scale, rel_tol=1e-6),
+        f"scale {scale} differs from the spec's {spec.softmax_scale}",
+    )
+    expect(
+        op,
+        sliding_window == spec.sliding_window and softcap == spec.softcap,
+        f"sliding_window/softcap ({sliding_window}, {softcap}) differ from the spec's "
+        f"({spec.sliding_window}, {spec.softcap})",
+    )
     expect(op, (sinks is not None) == spec.sinks, f"sinks given={sinks is not None}, spec.sinks={spec.sinks}")
     if sinks is not None:
         expect_tensor(op, "sinks", sinks, shape=(spec.num_q_heads,), dtype=torch.float32)
@@ -231,9 +287,26 @@ def _check_fp8_scales(op: str, spec: AttentionSpec, k_scale, v_scale) -> None:
         expect(op, k_scale is None and v_scale is None, "k_scale/v_scale are only for fp8 KV caches")
 
 
-def _check_prefill(spec: AttentionSpec, q, k, v, k_cache, v_cache, block_tables, cu_seqlens_q, seq_lens,
-                   max_seqlen_q, max_seq_len, scale, causal=True, sliding_window=-1, softcap=0.0, sinks=None,
-                   k_scale=None, v_scale=None) -> None:
+def _check_prefill(
+    spec: AttentionSpec,
+    q,
+    k,
+    v,
+    k_cache,
+    v_cache,
+    block_tables,
+    cu_seqlens_q,
+    seq_lens,
+    max_seqlen_q,
+    max_seq_len,
+    scale,
+    causal=True,
+    sliding_window=-1,
+    softcap=0.0,
+    sinks=None,
+    k_scale=None,
+    v_scale=None,
+) -> None:
     op = "attention.prefill"
     _check_heads(op, spec, "q", q, spec.num_q_heads)
     _check_heads(op, spec, "k", k, spec.num_kv_heads)
@@ -245,13 +318,29 @@ def _check_prefill(spec: AttentionSpec, q, k, v, k_cache, v_cache, block_tables,
     expect_tensor(op, "block_tables", block_tables, shape=(batch, None))
     expect(op, causal == spec.causal, f"causal={causal} differs from the spec's {spec.causal}")
     new = cu_seqlens_q.diff()
-    expect(op, bool((seq_lens >= new).all()) and (spec.prefix or bool((seq_lens == new).all())),
-           "seq_lens must be >= the new-token counts, and equal to them without spec.prefix")
+    expect(
+        op,
+        bool((seq_lens >= new).all()) and (spec.prefix or bool((seq_lens == new).all())),
+        "seq_lens must be >= the new-token counts, and equal to them without spec.prefix",
+    )
     _check_values(op, spec, scale, sliding_window, softcap, sinks, k_scale, v_scale)
 
 
-def _check_decode(spec: AttentionSpec, q, k_cache, v_cache, block_tables, seq_lens, max_seq_len, scale,
-                  sliding_window=-1, softcap=0.0, sinks=None, k_scale=None, v_scale=None) -> None:
+def _check_decode(
+    spec: AttentionSpec,
+    q,
+    k_cache,
+    v_cache,
+    block_tables,
+    seq_lens,
+    max_seq_len,
+    scale,
+    sliding_window=-1,
+    softcap=0.0,
+    sinks=None,
+    k_scale=None,
+    v_scale=None,
+) -> None:
     op = "attention.decode"
     _check_heads(op, spec, "q", q, spec.num_q_heads)
     _check_cache(op, spec, k_cache, v_cache, block_tables)
@@ -260,8 +349,9 @@ def _check_decode(spec: AttentionSpec, q, k_cache, v_cache, block_tables, seq_le
     _check_values(op, spec, scale, sliding_window, softcap, sinks, k_scale, v_scale)
 
 
-def _check_write_kv(spec: AttentionSpec, k, v, k_cache, v_cache, slot_mapping, k_scale=None,
-                    v_scale=None) -> None:
+def _check_write_kv(
+    spec: AttentionSpec, k, v, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None
+) -> None:
     op = "attention.write_kv"
     _check_heads(op, spec, "k", k, spec.num_kv_heads)
     _check_heads(op, spec, "v", v, spec.num_kv_heads)
@@ -275,10 +365,31 @@ def _default(platform) -> AttentionSpec:
     return AttentionSpec(dtype=preferred_dtype(platform))
 
 
-PREFILL = OpDef("attention.prefill", prefill, AttentionSpec, _fake_attention, _default,
-                check_spec=_check_spec("attention.prefill"), check_args=_check_prefill)
-DECODE = OpDef("attention.decode", decode, AttentionSpec, _fake_attention, _default,
-               check_spec=_check_spec("attention.decode"), check_args=_check_decode)
-WRITE_KV = OpDef("attention.write_kv", write_kv, AttentionSpec, _fake_write_kv, _default,
-                 mutates=("k_cache", "v_cache"), check_spec=_check_spec("attention.write_kv"),
-                 check_args=_check_write_kv)
+PREFILL = OpDef(
+    "attention.prefill",
+    prefill,
+    AttentionSpec,
+    _fake_attention,
+    _default,
+    check_spec=_check_spec("attention.prefill"),
+    check_args=_check_prefill,
+)
+DECODE = OpDef(
+    "attention.decode",
+    decode,
+    AttentionSpec,
+    _fake_attention,
+    _default,
+    check_spec=_check_spec("attention.decode"),
+    check_args=_check_decode,
+)
+WRITE_KV = OpDef(
+    "attention.write_kv",
+    write_kv,
+    AttentionSpec,
+    _fake_write_kv,
+    _default,
+    mutates=("k_cache", "v_cache"),
+    check_spec=_check_spec("attention.write_kv"),
+    check_args=_check_write_kv,
+)

@@ -67,8 +67,15 @@ def expect(op: str, cond: bool, message: str) -> None:
         raise fail(op, message)
 
 
-def expect_tensor(op: str, name: str, t: Any, *, dims: int | None = None, dtype: torch.dtype | None = None,
-                  shape: tuple[int | None, ...] | None = None) -> None:
+def expect_tensor(
+    op: str,
+    name: str,
+    t: Any,
+    *,
+    dims: int | None = None,
+    dtype: torch.dtype | None = None,
+    shape: tuple[int | None, ...] | None = None,
+) -> None:
     """Per-call argument check shared by every op's check_args (None in `shape` means any size)."""
     expect(op, isinstance(t, torch.Tensor), f"{name} must be a tensor, got {type(t).__name__}")
     if dims is not None:
@@ -76,7 +83,7 @@ def expect_tensor(op: str, name: str, t: Any, *, dims: int | None = None, dtype:
     if dtype is not None:
         expect(op, t.dtype == dtype, f"{name} must be {dtype}, got {t.dtype}")
     if shape is not None:
-        ok = t.dim() == len(shape) and all(s is None or s == d for s, d in zip(shape, t.shape))
+        ok = t.dim() == len(shape) and all(s is None or s == d for s, d in zip(shape, t.shape, strict=False))
         want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
         expect(op, ok, f"{name} must have shape {want}, got {list(t.shape)}")
 

@@ -26,11 +26,20 @@ class KVLayout:
     k_shape: Callable[[int, int, int, int], tuple[int, ...]]
     v_shape: Callable[[int, int, int, int], tuple[int, ...]]
 
-    def allocate(self, num_blocks: int, block_size: int, num_kv_heads: int, head_dim: int, dtype: torch.dtype,
-                 device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    def allocate(
+        self,
+        num_blocks: int,
+        block_size: int,
+        num_kv_heads: int,
+        head_dim: int,
+        dtype: torch.dtype,
+        device: torch.device | str = "cpu",
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         args = (num_blocks, block_size, num_kv_heads, head_dim)
-        return (torch.zeros(self.k_shape(*args), dtype=dtype, device=device),
-                torch.zeros(self.v_shape(*args), dtype=dtype, device=device))
+        return (
+            torch.zeros(self.k_shape(*args), dtype=dtype, device=device),
+            torch.zeros(self.v_shape(*args), dtype=dtype, device=device),
+        )
 
 
 def _nhd(n: int, b: int, h: int, d: int) -> tuple[int, ...]:

@@ -37,9 +37,16 @@ class MoESpec:
     expert_parallel: bool = False  # an expert map is passed
 
 
-def topk(router_logits: torch.Tensor, top_k: int, scoring: str = "softmax", renormalize: bool = True,
-         n_group: int = 1, topk_group: int = 1, correction_bias: torch.Tensor | None = None,
-         routed_scaling_factor: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def topk(
+    router_logits: torch.Tensor,
+    top_k: int,
+    scoring: str = "softmax",
+    renormalize: bool = True,
+    n_group: int = 1,
+    topk_group: int = 1,
+    correction_bias: torch.Tensor | None = None,
+    routed_scaling_factor: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Choose top_k experts per token.
 
     router_logits: [T, E] (any float dtype; scored in fp32)
@@ -58,10 +65,19 @@ def topk(router_logits: torch.Tensor, top_k: int, scoring: str = "softmax", reno
     raise NotImplementedError
 
 
-def experts(hidden: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, topk_weights: torch.Tensor,
-            topk_ids: torch.Tensor, activation: str = "silu", expert_map: torch.Tensor | None = None,
-            w13_scale: torch.Tensor | None = None, w2_scale: torch.Tensor | None = None,
-            w13_zeros: torch.Tensor | None = None, w2_zeros: torch.Tensor | None = None) -> torch.Tensor:
+def experts(
+    hidden: torch.Tensor,
+    w13: torch.Tensor,
+    w2: torch.Tensor,
+    topk_weights: torch.Tensor,
+    topk_ids: torch.Tensor,
+    activation: str = "silu",
+    expert_map: torch.Tensor | None = None,
+    w13_scale: torch.Tensor | None = None,
+    w2_scale: torch.Tensor | None = None,
+    w13_zeros: torch.Tensor | None = None,
+    w2_zeros: torch.Tensor | None = None,
+) -> torch.Tensor:
     """out[t] = sum_j topk_weights[t, j] * E_{topk_ids[t, j]}(hidden[t]),  E_e(x) = w2[e] @ (act(g) * u)
     where [g; u] = w13[e] @ x (the first I rows of w13[e] are the gate projection, the next I the up).
 
@@ -88,8 +104,10 @@ def experts(hidden: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, topk_weig
 
 def _fake_topk(router_logits, top_k, *args, **kwargs):
     t = router_logits.shape[0]
-    return (router_logits.new_empty(t, top_k, dtype=torch.float32),
-            router_logits.new_empty(t, top_k, dtype=torch.int32))
+    return (
+        router_logits.new_empty(t, top_k, dtype=torch.float32),
+        router_logits.new_empty(t, top_k, dtype=torch.int32),
+    )
 
 
 def _fake_experts(hidden, *args, **kwargs):
@@ -99,36 +117,71 @@ def _fake_experts(hidden, *args, **kwargs):
 def _check_topk_spec(spec: TopKSpec) -> None:
     op = "moe.topk"
     expect(op, spec.scoring in SCORINGS, f"scoring must be one of {SCORINGS}, got {spec.scoring!r}")
-    expect(op, 0 < spec.top_k <= spec.num_experts,
-           f"top_k must be in [1, {spec.num_experts}], got {spec.top_k}")
+    expect(
+        op, 0 < spec.top_k <= spec.num_experts, f"top_k must be in [1, {spec.num_experts}], got {spec.top_k}"
+    )
 
 
 def _check_experts_spec(spec: MoESpec) -> None:
     op = "moe.experts"
-    expect(op, spec.activation in ACTIVATIONS,
-           f"activation must be one of {ACTIVATIONS}, got {spec.activation!r}")
+    expect(
+        op,
+        spec.activation in ACTIVATIONS,
+        f"activation must be one of {ACTIVATIONS}, got {spec.activation!r}",
+    )
     expect(op, spec.quant in MOE_QUANT, f"quant must be one of {MOE_QUANT}, got {spec.quant!r}")
     if spec.quant == "int4_group":
-        expect(op, spec.group_size in (32, 64, 128) and spec.hidden_size % spec.group_size == 0
-               and spec.intermediate_size % spec.group_size == 0,
-               f"int4 group_size must be 32/64/128 and divide H and I, got {spec.group_size}")
+        expect(
+            op,
+            spec.group_size in (32, 64, 128)
+            and spec.hidden_size % spec.group_size == 0
+            and spec.intermediate_size % spec.group_size == 0,
+            f"int4 group_size must be 32/64/128 and divide H and I, got {spec.group_size}",
+        )
 
 
-def _check_topk(spec: TopKSpec, router_logits, top_k, scoring="softmax", renormalize=True, n_group=1,
-                topk_group=1, correction_bias=None, routed_scaling_factor=1.0) -> None:
+def _check_topk(
+    spec: TopKSpec,
+    router_logits,
+    top_k,
+    scoring="softmax",
+    renormalize=True,
+    n_group=1,
+    topk_group=1,
+    correction_bias=None,
+    routed_scaling_factor=1.0,
+) -> None:
     op = "moe.topk"
     expect_tensor(op, "router_logits", router_logits, shape=(None, spec.num_experts))
     expect(op, top_k == spec.top_k and scoring == spec.scoring, "top_k/scoring differ from the bound spec")
-    expect(op, spec.num_experts % n_group == 0 and 0 < topk_group <= n_group,
-           f"n_group must divide E and 0 < topk_group <= n_group, got {n_group}, {topk_group}")
-    expect(op, top_k <= topk_group * (spec.num_experts // n_group),
-           f"top_k={top_k} exceeds the {topk_group} eligible groups of {spec.num_experts // n_group} experts")
+    expect(
+        op,
+        spec.num_experts % n_group == 0 and 0 < topk_group <= n_group,
+        f"n_group must divide E and 0 < topk_group <= n_group, got {n_group}, {topk_group}",
+    )
+    expect(
+        op,
+        top_k <= topk_group * (spec.num_experts // n_group),
+        f"top_k={top_k} exceeds the {topk_group} eligible groups of {spec.num_experts // n_group} experts",
+    )
     if correction_bias is not None:
         expect_tensor(op, "correction_bias", correction_bias, shape=(spec.num_experts,))
 
 
-def _check_experts(spec: MoESpec, hidden, w13, w2, topk_weights, topk_ids, activation="silu", expert_map=None,
-                   w13_scale=None, w2_scale=None, w13_zeros=None, w2_zeros=None) -> None:
+def _check_experts(
+    spec: MoESpec,
+    hidden,
+    w13,
+    w2,
+    topk_weights,
+    topk_ids,
+    activation="silu",
+    expert_map=None,
+    w13_scale=None,
+    w2_scale=None,
+    w13_zeros=None,
+    w2_zeros=None,
+) -> None:
     op = "moe.experts"
     e, h, i = spec.num_experts, spec.hidden_size, spec.intermediate_size
     expect_tensor(op, "hidden", hidden, shape=(None, h), dtype=spec.dtype)
@@ -138,12 +191,27 @@ def _check_experts(spec: MoESpec, hidden, w13, w2, topk_weights, topk_ids, activ
     expect_tensor(op, "topk_weights", topk_weights, shape=(hidden.shape[0], spec.top_k), dtype=torch.float32)
     expect_tensor(op, "topk_ids", topk_ids, shape=(hidden.shape[0], spec.top_k), dtype=torch.int32)
     expect(op, (expert_map is not None) == spec.expert_parallel, "expert_map presence differs from the spec")
-    expect(op, (w13_scale is not None) == (spec.quant != "none"),
-           f"quant={spec.quant} and w13_scale disagree")
+    expect(
+        op, (w13_scale is not None) == (spec.quant != "none"), f"quant={spec.quant} and w13_scale disagree"
+    )
 
 
-TOPK = OpDef("moe.topk", topk, TopKSpec, _fake_topk, lambda p: TopKSpec(),
-             check_spec=_check_topk_spec, check_args=_check_topk)
-EXPERTS = OpDef("moe.experts", experts, MoESpec, _fake_experts, lambda p: MoESpec(dtype=preferred_dtype(p)),
-                check_spec=_check_experts_spec, check_args=_check_experts,
-                weights=("w13", "w2", "w13_scale", "w2_scale", "w13_zeros", "w2_zeros"))
+TOPK = OpDef(
+    "moe.topk",
+    topk,
+    TopKSpec,
+    _fake_topk,
+    lambda p: TopKSpec(),
+    check_spec=_check_topk_spec,
+    check_args=_check_topk,
+)
+EXPERTS = OpDef(
+    "moe.experts",
+    experts,
+    MoESpec,
+    _fake_experts,
+    lambda p: MoESpec(dtype=preferred_dtype(p)),
+    check_spec=_check_experts_spec,
+    check_args=_check_experts,
+    weights=("w13", "w2", "w13_scale", "w2_scale", "w13_zeros", "w2_zeros"),
+)

@@ -75,8 +75,22 @@ def _default(platform) -> NormSpec:
     return NormSpec(preferred_dtype(platform), 4096)
 
 
-RMS_NORM = OpDef("norm.rms_norm", rms_norm, NormSpec, _fake_rms_norm, _default,
-                 check_spec=_check_spec("norm.rms_norm"), check_args=_check_rms)
-ADD_RMS_NORM = OpDef("norm.add_rms_norm", add_rms_norm, NormSpec, _fake_add_rms_norm, _default,
-                     mutates=("x", "residual"), check_spec=_check_spec("norm.add_rms_norm"),
-                     check_args=_check_add_rms)
+RMS_NORM = OpDef(
+    "norm.rms_norm",
+    rms_norm,
+    NormSpec,
+    _fake_rms_norm,
+    _default,
+    check_spec=_check_spec("norm.rms_norm"),
+    check_args=_check_rms,
+)
+ADD_RMS_NORM = OpDef(
+    "norm.add_rms_norm",
+    add_rms_norm,
+    NormSpec,
+    _fake_add_rms_norm,
+    _default,
+    mutates=("x", "residual"),
+    check_spec=_check_spec("norm.add_rms_norm"),
+    check_args=_check_add_rms,
+)

@@ -54,8 +54,9 @@ class W4A16Spec:
     k: int = 4096
 
 
-def quantize_fp8(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str,
-                 scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_fp8(
+    x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str, scale: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """x: [M, K] in spec.dtype -> (q [M, K] fp8_dtype, scale float32).
 
     granularity "tensor": scale [1]; "token": scale [M, 1]; "block": scale [M, ceil(K/128)].
@@ -72,24 +73,41 @@ def quantize_int8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     raise NotImplementedError
 
 
-def fp8_gemm(a: torch.Tensor, b: torch.Tensor, a_scale: torch.Tensor, b_scale: torch.Tensor,
-             out_dtype: torch.dtype, bias: torch.Tensor | None = None) -> torch.Tensor:
+def fp8_gemm(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: torch.Tensor,
+    b_scale: torch.Tensor,
+    out_dtype: torch.dtype,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     """out [M, N] = (a * a_scale) @ (b * b_scale).T + bias, accumulated in fp32, rounded to out_dtype.
     a: [M, K] fp8; b: [N, K] fp8 (weight); scale shapes per spec.scales (see GemmSpec); bias [N] or None."""
     raise NotImplementedError
 
 
-def int8_gemm(a: torch.Tensor, b: torch.Tensor, a_scale: torch.Tensor, b_scale: torch.Tensor,
-              out_dtype: torch.dtype, bias: torch.Tensor | None = None) -> torch.Tensor:
+def int8_gemm(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: torch.Tensor,
+    b_scale: torch.Tensor,
+    out_dtype: torch.dtype,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     """W8A8: out [M, N] = (a @ b.T in exact int32) * a_scale * b_scale.T + bias, rounded to out_dtype.
     a: [M, K] int8, a_scale [M, 1] float32 (per token); b: [N, K] int8, b_scale [N, 1] float32 (per
     channel)."""
     raise NotImplementedError
 
 
-def w4a16_gemm(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
-               qzeros: torch.Tensor | None = None, g_idx: torch.Tensor | None = None,
-               bias: torch.Tensor | None = None) -> torch.Tensor:
+def w4a16_gemm(
+    x: torch.Tensor,
+    qweight: torch.Tensor,
+    scales: torch.Tensor,
+    qzeros: torch.Tensor | None = None,
+    g_idx: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     """out [M, N] = x @ dequant(qweight).T + bias, with x [M, K] in spec.dtype (fp16/bf16).
 
     spec.format "gptq" (AutoGPTQ/GPTQModel checkpoints, v1 zero convention):
@@ -128,8 +146,11 @@ def _fake_w4a16(x, qweight, scales, qzeros=None, g_idx=None, bias=None):
 def _check_quant_spec(spec: QuantSpec) -> None:
     op = "quant.quantize_fp8"
     expect(op, spec.fp8_dtype in FP8_DTYPES, f"fp8_dtype must be one of {FP8_DTYPES}, got {spec.fp8_dtype}")
-    expect(op, spec.granularity in FP8_GRANULARITIES,
-           f"granularity must be one of {FP8_GRANULARITIES}, got {spec.granularity!r}")
+    expect(
+        op,
+        spec.granularity in FP8_GRANULARITIES,
+        f"granularity must be one of {FP8_GRANULARITIES}, got {spec.granularity!r}",
+    )
 
 
 def _check_gemm_spec(op: str):
@@ -144,8 +165,11 @@ def _check_gemm_spec(op: str):
 def _check_w4_spec(spec: W4A16Spec) -> None:
     op = "quant.w4a16_gemm"
     expect(op, spec.format in W4_FORMATS, f"format must be one of {W4_FORMATS}, got {spec.format!r}")
-    expect(op, spec.group_size in (32, 64, 128) and spec.k % spec.group_size == 0,
-           f"group_size must be 32, 64 or 128 and divide K={spec.k}, got {spec.group_size}")
+    expect(
+        op,
+        spec.group_size in (32, 64, 128) and spec.k % spec.group_size == 0,
+        f"group_size must be 32, 64 or 128 and divide K={spec.k}, got {spec.group_size}",
+    )
     expect(op, spec.n % 8 == 0 and spec.k % 8 == 0, f"N and K must be multiples of 8, got {spec.n}, {spec.k}")
     expect(op, not (spec.act_order and spec.format == "awq"), "act-order (g_idx) exists only for gptq")
 
@@ -154,10 +178,14 @@ def _check_gemm(op: str, qdtype_names: tuple[str, ...]):
     def check(spec: GemmSpec, a, b, a_scale, b_scale, out_dtype, bias=None) -> None:
         expect_tensor(op, "a", a, dims=2)
         expect_tensor(op, "b", b, shape=(spec.n, a.shape[1]))
-        expect(op, str(a.dtype).removeprefix("torch.") in qdtype_names and a.dtype == b.dtype,
-               f"a and b must both be one of {qdtype_names}, got {a.dtype} and {b.dtype}")
-        expect(op, out_dtype == spec.out_dtype,
-               f"out_dtype {out_dtype} differs from the bound {spec.out_dtype}")
+        expect(
+            op,
+            str(a.dtype).removeprefix("torch.") in qdtype_names and a.dtype == b.dtype,
+            f"a and b must both be one of {qdtype_names}, got {a.dtype} and {b.dtype}",
+        )
+        expect(
+            op, out_dtype == spec.out_dtype, f"out_dtype {out_dtype} differs from the bound {spec.out_dtype}"
+        )
         if bias is not None:
             expect_tensor(op, "bias", bias, shape=(spec.n,))
 
@@ -175,19 +203,48 @@ def _check_w4(spec: W4A16Spec, x, qweight, scales, qzeros=None, g_idx=None, bias
     expect(op, (g_idx is not None) == spec.act_order, "g_idx presence differs from the spec")
 
 
-QUANTIZE_FP8 = OpDef("quant.quantize_fp8", quantize_fp8, QuantSpec, _fake_quantize_fp8,
-                     lambda p: QuantSpec(preferred_dtype(p), p.fp8_dtype or "float8_e4m3fn"),
-                     check_spec=_check_quant_spec)
-QUANTIZE_INT8 = OpDef("quant.quantize_int8", quantize_int8, QuantSpec, _fake_quantize_int8,
-                      lambda p: QuantSpec(preferred_dtype(p)))
-FP8_GEMM = OpDef("quant.fp8_gemm", fp8_gemm, GemmSpec, _fake_gemm,
-                 lambda p: GemmSpec(preferred_dtype(p), "block", p.fp8_dtype or "float8_e4m3fn"),
-                 check_spec=_check_gemm_spec("quant.fp8_gemm"),
-                 check_args=_check_gemm("quant.fp8_gemm", FP8_DTYPES), weights=("b", "b_scale"))
-INT8_GEMM = OpDef("quant.int8_gemm", int8_gemm, GemmSpec, _fake_gemm, lambda p: GemmSpec(preferred_dtype(p)),
-                  check_spec=_check_gemm_spec("quant.int8_gemm"),
-                  check_args=_check_gemm("quant.int8_gemm", ("int8",)), weights=("b", "b_scale"))
-W4A16_GEMM = OpDef("quant.w4a16_gemm", w4a16_gemm, W4A16Spec, _fake_w4a16,
-                   lambda p: W4A16Spec(torch.bfloat16 if "bfloat16" in p.dtypes else torch.float16),
-                   check_spec=_check_w4_spec, check_args=_check_w4,
-                   weights=("qweight", "scales", "qzeros", "g_idx"))
+QUANTIZE_FP8 = OpDef(
+    "quant.quantize_fp8",
+    quantize_fp8,
+    QuantSpec,
+    _fake_quantize_fp8,
+    lambda p: QuantSpec(preferred_dtype(p), p.fp8_dtype or "float8_e4m3fn"),
+    check_spec=_check_quant_spec,
+)
+QUANTIZE_INT8 = OpDef(
+    "quant.quantize_int8",
+    quantize_int8,
+    QuantSpec,
+    _fake_quantize_int8,
+    lambda p: QuantSpec(preferred_dtype(p)),
+)
+FP8_GEMM = OpDef(
+    "quant.fp8_gemm",
+    fp8_gemm,
+    GemmSpec,
+    _fake_gemm,
+    lambda p: GemmSpec(preferred_dtype(p), "block", p.fp8_dtype or "float8_e4m3fn"),
+    check_spec=_check_gemm_spec("quant.fp8_gemm"),
+    check_args=_check_gemm("quant.fp8_gemm", FP8_DTYPES),
+    weights=("b", "b_scale"),
+)
+INT8_GEMM = OpDef(
+    "quant.int8_gemm",
+    int8_gemm,
+    GemmSpec,
+    _fake_gemm,
+    lambda p: GemmSpec(preferred_dtype(p)),
+    check_spec=_check_gemm_spec("quant.int8_gemm"),
+    check_args=_check_gemm("quant.int8_gemm", ("int8",)),
+    weights=("b", "b_scale"),
+)
+W4A16_GEMM = OpDef(
+    "quant.w4a16_gemm",
+    w4a16_gemm,
+    W4A16Spec,
+    _fake_w4a16,
+    lambda p: W4A16Spec(torch.bfloat16 if "bfloat16" in p.dtypes else torch.float16),
+    check_spec=_check_w4_spec,
+    check_args=_check_w4,
+    weights=("qweight", "scales", "qzeros", "g_idx"),
+)

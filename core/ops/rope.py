@@ -20,8 +20,9 @@ class RopeSpec:
     num_kv_heads: int = 8
 
 
-def apply(q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, cos_sin_cache: torch.Tensor,
-          is_neox: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def apply(
+    q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, cos_sin_cache: torch.Tensor, is_neox: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotate the first rotary_dim channels of every head of q and k; returns new (q, k).
 
     q:             [T, Hq, D] in spec.dtype (a view of a fused qkv projection is fine: last dim contiguous)
@@ -42,8 +43,11 @@ def _fake(q, k, positions, cos_sin_cache, is_neox):
 
 def _check_spec(spec: RopeSpec) -> None:
     op = "rope.apply"
-    expect(op, 0 < spec.rotary_dim <= spec.head_dim and spec.rotary_dim % 2 == 0,
-           f"rotary_dim must be even and in (0, head_dim={spec.head_dim}], got {spec.rotary_dim}")
+    expect(
+        op,
+        0 < spec.rotary_dim <= spec.head_dim and spec.rotary_dim % 2 == 0,
+        f"rotary_dim must be even and in (0, head_dim={spec.head_dim}], got {spec.rotary_dim}",
+    )
 
 
 def _check_args(spec: RopeSpec, q, k, positions, cos_sin_cache, is_neox) -> None:

@@ -75,7 +75,9 @@ class Scheme:
     def bind(self, op: str, spec: Any) -> Callable[..., Any]:
         return anyaccel.bind(op, spec, self.platform)
 
-    def bind_weights(self, layer: Module, op: str, spec: Any, params: Mapping[str, str]) -> Callable[..., Any]:
+    def bind_weights(
+        self, layer: Module, op: str, spec: Any, params: Mapping[str, str]
+    ) -> Callable[..., Any]:
         """Bind `op` and convert, once, the layer's load-time constants into the layout the selected kernel
         reads (its prepare hook). params maps the op's weight arguments to the layer's parameter names."""
         resolution = anyaccel.resolve(op, spec, self.platform)
@@ -88,8 +90,10 @@ class Scheme:
     def fp8_dtype(self) -> torch.dtype:
         """The platform's fp8 dtype; a clear error where the hardware has none."""
         if not self.platform.fp8_dtype:
-            raise ValueError(f"{type(self).__name__}: platform {self.platform.name} "
-                             f"({self.platform.capability}) has no fp8 dtype")
+            raise ValueError(
+                f"{type(self).__name__}: platform {self.platform.name} "
+                f"({self.platform.capability}) has no fp8 dtype"
+            )
         return getattr(torch, self.platform.fp8_dtype)
 
     def process_weights_after_loading(self, layer: Module) -> None:
@@ -100,8 +104,9 @@ class LinearScheme(Scheme, ABC):
     """y = x @ W.T + bias for a (possibly merged) linear layer of `input_size` -> sum(output_sizes)."""
 
     @abstractmethod
-    def create_weights(self, layer: Module, input_size: int, output_sizes: Sequence[int],
-                       params_dtype: torch.dtype) -> None:
+    def create_weights(
+        self, layer: Module, input_size: int, output_sizes: Sequence[int], params_dtype: torch.dtype
+    ) -> None:
         """Register the checkpoint parameters. output_sizes: the merged shards' sizes ([q, k, v] or
         [gate, up]; one entry for a plain layer). params_dtype: the activation dtype (bf16, fp16, fp32)."""
 
@@ -118,9 +123,17 @@ class MoEScheme(Scheme, ABC):
     spec: Any
 
     @abstractmethod
-    def create_weights(self, layer: Module, num_experts: int, hidden_size: int, intermediate_size: int,
-                       top_k: int, params_dtype: torch.dtype, activation: str = "silu",
-                       expert_parallel: bool = False) -> None:
+    def create_weights(
+        self,
+        layer: Module,
+        num_experts: int,
+        hidden_size: int,
+        intermediate_size: int,
+        top_k: int,
+        params_dtype: torch.dtype,
+        activation: str = "silu",
+        expert_parallel: bool = False,
+    ) -> None:
         """num_experts: experts held by this rank; intermediate_size: per expert and tensor-parallel shard;
         expert_parallel: apply() will receive an expert map (global id -> local id, -1 remote)."""
 
@@ -131,20 +144,33 @@ class MoEScheme(Scheme, ABC):
     def process_weights_after_loading(self, layer: Module) -> None:
         self._experts = self.bind_weights(layer, "moe.experts", self.spec, self.weight_params())
 
-    def apply(self, layer: Module, x: Tensor, topk_weights: Tensor, topk_ids: Tensor,
-              expert_map: Tensor | None = None) -> Tensor:
+    def apply(
+        self,
+        layer: Module,
+        x: Tensor,
+        topk_weights: Tensor,
+        topk_ids: Tensor,
+        expert_map: Tensor | None = None,
+    ) -> Tensor:
         """x [T, H] -> [T, H]; topk_* from moe.topk (global ids)."""
         weights = {arg: tensor(layer, name) for arg, name in self.weight_params().items()}
-        return self._experts(x, topk_weights=topk_weights, topk_ids=topk_ids, activation=self.spec.activation,
-                             expert_map=expert_map, **weights)
+        return self._experts(
+            x,
+            topk_weights=topk_weights,
+            topk_ids=topk_ids,
+            activation=self.spec.activation,
+            expert_map=expert_map,
+            **weights,
+        )
 
 
 _LINEAR: dict[str, type[LinearScheme]] = {}
 _MOE: dict[str, type[MoEScheme]] = {}
 
 
-def register(quant_method: str, linear: type[LinearScheme] | None = None,
-             moe: type[MoEScheme] | None = None) -> None:
+def register(
+    quant_method: str, linear: type[LinearScheme] | None = None, moe: type[MoEScheme] | None = None
+) -> None:
     """Make `quant_method` (a quantization_config's "quant_method") resolve to these scheme classes."""
     if linear is not None:
         _LINEAR[quant_method] = linear
@@ -156,8 +182,10 @@ def _lookup(table: dict[str, Any], kind: str, config: Mapping[str, Any] | None) 
     config = dict(config or {})
     method = config.get("quant_method") or "none"
     if method not in table:
-        raise ValueError(f"anyaccel.schemes: no {kind} scheme for quant_method {method!r} "
-                         f"(known: {', '.join(sorted(table))})")
+        raise ValueError(
+            f"anyaccel.schemes: no {kind} scheme for quant_method {method!r} "
+            f"(known: {', '.join(sorted(table))})"
+        )
     return table[method], config
 
 

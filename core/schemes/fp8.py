@@ -68,29 +68,39 @@ class _Fp8Config(Scheme):
             return to_fnuz(weight, *scales)
         return (weight, *scales)
 
-    def requantize(self, weight: Tensor, shard_scales: Tensor, sizes: Sequence[int]) -> tuple[
-            Tensor, Tensor]:
+    def requantize(self, weight: Tensor, shard_scales: Tensor, sizes: Sequence[int]) -> tuple[Tensor, Tensor]:
         """One scale for merged shards quantized with their own: the largest, the others requantized to it
         with quant.quantize_fp8 (weight [N, K], shard_scales [len(sizes)]) -> (weight, scale [1])."""
         top = shard_scales.max().reshape(1).float()
-        real = torch.cat([part.float() * s for part, s in zip(weight.split(list(sizes)), shard_scales.float(),
-                                                              strict=True)])
+        real = torch.cat(
+            [
+                part.float() * s
+                for part, s in zip(weight.split(list(sizes)), shard_scales.float(), strict=True)
+            ]
+        )
         quantize = self.bind("quant.quantize_fp8", QuantSpec(torch.float32, self.fp8_name, "tensor"))
         return quantize(real, self.fp8, "tensor", top)[0], top
 
 
 class Fp8Linear(_Fp8Config, LinearScheme):
-    def create_weights(self, layer: Module, input_size: int, output_sizes: Sequence[int],
-                       params_dtype: torch.dtype) -> None:
+    def create_weights(
+        self, layer: Module, input_size: int, output_sizes: Sequence[int], params_dtype: torch.dtype
+    ) -> None:
         n, k = sum(output_sizes), input_size
         self.sizes, self.dtype, self.k = list(output_sizes), params_dtype, k
         add_param(layer, "weight", torch.empty(n, k, dtype=CHECKPOINT_FP8), ParamLayout())
         if self.block:
             if len(output_sizes) > 1 and any(s % BLOCK for s in output_sizes):
-                raise ValueError(f"fp8 block scheme: merged shard sizes {list(output_sizes)} must be"
-                                 f" multiples of {BLOCK} so no 128x128 scale tile spans two shards")
-            add_param(layer, "weight_scale_inv", torch.empty(-(-n // BLOCK), -(-k // BLOCK)),
-                      ParamLayout(output_div=BLOCK, input_div=BLOCK))
+                raise ValueError(
+                    f"fp8 block scheme: merged shard sizes {list(output_sizes)} must be"
+                    f" multiples of {BLOCK} so no 128x128 scale tile spans two shards"
+                )
+            add_param(
+                layer,
+                "weight_scale_inv",
+                torch.empty(-(-n // BLOCK), -(-k // BLOCK)),
+                ParamLayout(output_div=BLOCK, input_div=BLOCK),
+            )
             return
         add_param(layer, "weight_scale", torch.empty(len(output_sizes)), SHARD_SCALE)
         if self.static:
@@ -99,30 +109,33 @@ class Fp8Linear(_Fp8Config, LinearScheme):
     def process_weights_after_loading(self, layer: Module) -> None:
         n, k = sum(self.sizes), self.k
         if self.block:
-            weight, scale = self.to_platform_fp8(tensor(layer, "weight"),
-                                                 tensor(layer, "weight_scale_inv"))
+            weight, scale = self.to_platform_fp8(tensor(layer, "weight"), tensor(layer, "weight_scale_inv"))
             replace_param(layer, "weight", weight)
             replace_param(layer, "weight_scale_inv", scale)
             self.w_scale_name, granularity, scales = "weight_scale_inv", "block", "block"
         elif self.static:  # one static scale per tensor on both sides: requantize the shards to their max
             weight, w_scale, in_scale = self.to_platform_fp8(
-                tensor(layer, "weight"), tensor(layer, "weight_scale"), tensor(layer, "input_scale"))
+                tensor(layer, "weight"), tensor(layer, "weight_scale"), tensor(layer, "input_scale")
+            )
             weight, w_scale = self.requantize(weight, w_scale, self.sizes)
             replace_param(layer, "weight", weight)
             replace_param(layer, "weight_scale", w_scale)
             replace_param(layer, "input_scale", in_scale.max().reshape(1))
             self.w_scale_name, granularity, scales = "weight_scale", "tensor", "tensor"
         else:  # dynamic per-token activations: each shard's scale becomes its rows' per-channel scale
-            weight, w_scale = self.to_platform_fp8(tensor(layer, "weight"),
-                                                   tensor(layer, "weight_scale"))
+            weight, w_scale = self.to_platform_fp8(tensor(layer, "weight"), tensor(layer, "weight_scale"))
             replace_param(layer, "weight", weight)
             per_channel = torch.cat([s.expand(size) for s, size in zip(w_scale, self.sizes, strict=True)])
             replace_param(layer, "weight_scale", per_channel.reshape(n, 1).contiguous())
             self.w_scale_name, granularity, scales = "weight_scale", "token", "channel"
         self.granularity = granularity
         self._quantize = self.bind("quant.quantize_fp8", QuantSpec(self.dtype, self.fp8_name, granularity))
-        self._gemm = self.bind_weights(layer, "quant.fp8_gemm", GemmSpec(self.dtype, scales, self.fp8_name, n, k),
-                                       {"b": "weight", "b_scale": self.w_scale_name})
+        self._gemm = self.bind_weights(
+            layer,
+            "quant.fp8_gemm",
+            GemmSpec(self.dtype, scales, self.fp8_name, n, k),
+            {"b": "weight", "b_scale": self.w_scale_name},
+        )
 
     def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:
         rows = flat(x)
@@ -141,16 +154,28 @@ class Fp8MoE(_Fp8Config, MoEScheme):
     [E, ceil(H/128), ceil(I/128)]. moe.experts quantizes activations itself, so static input scales
     have no place here."""
 
-    def create_weights(self, layer: Module, num_experts: int, hidden_size: int, intermediate_size: int,
-                       top_k: int, params_dtype: torch.dtype, activation: str = "silu",
-                       expert_parallel: bool = False) -> None:
+    def create_weights(
+        self,
+        layer: Module,
+        num_experts: int,
+        hidden_size: int,
+        intermediate_size: int,
+        top_k: int,
+        params_dtype: torch.dtype,
+        activation: str = "silu",
+        expert_parallel: bool = False,
+    ) -> None:
         if self.static:
-            raise ValueError("fp8 MoE scheme: moe.experts takes no static activation scales; "
-                             "use activation_scheme 'dynamic'")
+            raise ValueError(
+                "fp8 MoE scheme: moe.experts takes no static activation scales; "
+                "use activation_scheme 'dynamic'"
+            )
         e, h, i = num_experts, hidden_size, intermediate_size
         if self.block and i % BLOCK:
-            raise ValueError(f"fp8 block MoE scheme: intermediate_size {i} must be a multiple of {BLOCK} "
-                             "so gate and up do not share a scale tile")
+            raise ValueError(
+                f"fp8 block MoE scheme: intermediate_size {i} must be a multiple of {BLOCK} "
+                "so gate and up do not share a scale tile"
+            )
         expert = ParamLayout(1, 2)
         add_param(layer, "w13_weight", torch.empty(e, 2 * i, h, dtype=CHECKPOINT_FP8), expert)
         add_param(layer, "w2_weight", torch.empty(e, h, i, dtype=CHECKPOINT_FP8), expert)
@@ -167,8 +192,7 @@ class Fp8MoE(_Fp8Config, MoEScheme):
     def process_weights_after_loading(self, layer: Module) -> None:
         suffix = "_scale_inv" if self.block else "_scale"
         for name in ("w13_weight", "w2_weight"):
-            weight, scale = self.to_platform_fp8(tensor(layer, name),
-                                                 tensor(layer, name + suffix))
+            weight, scale = self.to_platform_fp8(tensor(layer, name), tensor(layer, name + suffix))
             if name == "w13_weight" and not self.block:  # gate and up to one scale per expert
                 i = self.spec.intermediate_size
                 pairs = [self.requantize(weight[e], scale[e], (i, i)) for e in range(weight.shape[0])]
@@ -180,7 +204,10 @@ class Fp8MoE(_Fp8Config, MoEScheme):
 
     def weight_params(self) -> dict[str, str]:
         suffix = "_scale_inv" if self.block else "_scale"
-        return super().weight_params() | {"w13_scale": "w13_weight" + suffix, "w2_scale": "w2_weight" + suffix}
+        return super().weight_params() | {
+            "w13_scale": "w13_weight" + suffix,
+            "w2_scale": "w2_weight" + suffix,
+        }
 
 
 register("fp8", Fp8Linear, Fp8MoE)

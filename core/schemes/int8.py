@@ -15,16 +15,21 @@ from .base import LinearScheme, ParamLayout, add_param, flat, register, tensor
 
 
 class Int8Linear(LinearScheme):
-    def create_weights(self, layer: Module, input_size: int, output_sizes: Sequence[int],
-                       params_dtype: torch.dtype) -> None:
+    def create_weights(
+        self, layer: Module, input_size: int, output_sizes: Sequence[int], params_dtype: torch.dtype
+    ) -> None:
         self.n, self.k, self.dtype = sum(output_sizes), input_size, params_dtype
         add_param(layer, "weight", torch.empty(self.n, self.k, dtype=torch.int8), ParamLayout())
         add_param(layer, "weight_scale", torch.empty(self.n, 1), ParamLayout(output_dim=0, input_dim=None))
 
     def process_weights_after_loading(self, layer: Module) -> None:
         self._quantize = self.bind("quant.quantize_int8", QuantSpec(self.dtype))
-        self._gemm = self.bind_weights(layer, "quant.int8_gemm", GemmSpec(self.dtype, "channel", n=self.n, k=self.k),
-                                       {"b": "weight", "b_scale": "weight_scale"})
+        self._gemm = self.bind_weights(
+            layer,
+            "quant.int8_gemm",
+            GemmSpec(self.dtype, "channel", n=self.n, k=self.k),
+            {"b": "weight", "b_scale": "weight_scale"},
+        )
 
     def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:
         q, scale = self._quantize(flat(x))

@@ -53,8 +53,9 @@ def gptq_pack(q: torch.Tensor, zeros: torch.Tensor) -> tuple[torch.Tensor, torch
     return pack_rows(q).transpose(-2, -1).contiguous(), pack_rows(zeros - 1)
 
 
-def gptq_unpack(qweight: torch.Tensor,
-                qzeros: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def gptq_unpack(
+    qweight: torch.Tensor, qzeros: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """GPTQ v1 -> (q [N, K], true zeros [K/G, N] or None)."""
     q = unpack_rows(qweight.transpose(-2, -1))
     return q, None if qzeros is None else unpack_rows(qzeros) + 1
@@ -66,8 +67,9 @@ def awq_pack(q: torch.Tensor, zeros: torch.Tensor | None) -> tuple[torch.Tensor,
     return pack_rows(awq_interleave(q.transpose(-2, -1))), qzeros
 
 
-def awq_unpack(qweight: torch.Tensor,
-               qzeros: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def awq_unpack(
+    qweight: torch.Tensor, qzeros: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """AWQ GEMM -> (q [N, K], zeros [K/G, N] or None)."""
     q = awq_deinterleave(unpack_rows(qweight)).transpose(-2, -1)
     return q, None if qzeros is None else awq_deinterleave(unpack_rows(qzeros))

@@ -17,8 +17,9 @@ from .base import LinearScheme, MoEScheme, ParamLayout, add_param, register, ten
 class UnquantizedLinear(LinearScheme):
     """weight [N, K] in params_dtype. There is no GEMM op: a dense matmul is torch's own on every device."""
 
-    def create_weights(self, layer: Module, input_size: int, output_sizes: Sequence[int],
-                       params_dtype: torch.dtype) -> None:
+    def create_weights(
+        self, layer: Module, input_size: int, output_sizes: Sequence[int], params_dtype: torch.dtype
+    ) -> None:
         weight = torch.empty(sum(output_sizes), input_size, dtype=params_dtype)
         add_param(layer, "weight", weight, ParamLayout())
 
@@ -29,9 +30,17 @@ class UnquantizedLinear(LinearScheme):
 class UnquantizedMoE(MoEScheme):
     """w13_weight [E, 2I, H], w2_weight [E, H, I] in params_dtype."""
 
-    def create_weights(self, layer: Module, num_experts: int, hidden_size: int, intermediate_size: int,
-                       top_k: int, params_dtype: torch.dtype, activation: str = "silu",
-                       expert_parallel: bool = False) -> None:
+    def create_weights(
+        self,
+        layer: Module,
+        num_experts: int,
+        hidden_size: int,
+        intermediate_size: int,
+        top_k: int,
+        params_dtype: torch.dtype,
+        activation: str = "silu",
+        expert_parallel: bool = False,
+    ) -> None:
         e, h, i = num_experts, hidden_size, intermediate_size
         add_param(layer, "w13_weight", torch.empty(e, 2 * i, h, dtype=params_dtype), ParamLayout(1, 2))
         add_param(layer, "w2_weight", torch.empty(e, h, i, dtype=params_dtype), ParamLayout(1, 2))

@@ -47,30 +47,55 @@ class _W4Config(Scheme):
 
     def check_dtype(self, params_dtype: torch.dtype) -> None:
         if params_dtype not in (torch.float16, torch.bfloat16):
-            raise ValueError(f"{self.format} scheme: activations must be float16 or bfloat16, "
-                             f"got {params_dtype}")
+            raise ValueError(
+                f"{self.format} scheme: activations must be float16 or bfloat16, got {params_dtype}"
+            )
 
-    def add_packed(self, layer: Module, prefix: str, n: int, k: int, params_dtype: torch.dtype,
-                   experts: tuple[int, ...] = ()) -> None:
+    def add_packed(
+        self,
+        layer: Module,
+        prefix: str,
+        n: int,
+        k: int,
+        params_dtype: torch.dtype,
+        experts: tuple[int, ...] = (),
+    ) -> None:
         """Register qweight/qzeros/scales(/g_idx) of an [N, K] weight in the checkpoint's own layout."""
         g, shift = self.group, len(experts)
 
         def layout(out_dim: int | None, in_dim: int | None, out_div: int = 1, in_div: int = 1) -> ParamLayout:
-            return ParamLayout(None if out_dim is None else out_dim + shift,
-                               None if in_dim is None else in_dim + shift, out_div, in_div)
+            return ParamLayout(
+                None if out_dim is None else out_dim + shift,
+                None if in_dim is None else in_dim + shift,
+                out_div,
+                in_div,
+            )
 
         if self.format == "gptq":
-            add_param(layer, prefix + "qweight", torch.empty(*experts, k // PACK, n, dtype=torch.int32),
-                      layout(1, 0, 1, PACK))
+            add_param(
+                layer,
+                prefix + "qweight",
+                torch.empty(*experts, k // PACK, n, dtype=torch.int32),
+                layout(1, 0, 1, PACK),
+            )
             add_param(layer, prefix + "g_idx", torch.empty(*experts, k, dtype=torch.int32), layout(None, 0))
         else:
-            add_param(layer, prefix + "qweight", torch.empty(*experts, k, n // PACK, dtype=torch.int32),
-                      layout(1, 0, PACK, 1))
+            add_param(
+                layer,
+                prefix + "qweight",
+                torch.empty(*experts, k, n // PACK, dtype=torch.int32),
+                layout(1, 0, PACK, 1),
+            )
         if self.zeros:
-            add_param(layer, prefix + "qzeros", torch.empty(*experts, k // g, n // PACK, dtype=torch.int32),
-                      layout(1, 0, PACK, g))
-        add_param(layer, prefix + "scales", torch.empty(*experts, k // g, n, dtype=params_dtype),
-                  layout(1, 0, 1, g))
+            add_param(
+                layer,
+                prefix + "qzeros",
+                torch.empty(*experts, k // g, n // PACK, dtype=torch.int32),
+                layout(1, 0, PACK, g),
+            )
+        add_param(
+            layer, prefix + "scales", torch.empty(*experts, k // g, n, dtype=params_dtype), layout(1, 0, 1, g)
+        )
 
 
 def _is_act_order(g_idx: Tensor, group: int) -> bool:
@@ -80,8 +105,9 @@ def _is_act_order(g_idx: Tensor, group: int) -> bool:
 
 
 class W4A16Linear(_W4Config, LinearScheme):
-    def create_weights(self, layer: Module, input_size: int, output_sizes: Sequence[int],
-                       params_dtype: torch.dtype) -> None:
+    def create_weights(
+        self, layer: Module, input_size: int, output_sizes: Sequence[int], params_dtype: torch.dtype
+    ) -> None:
         self.check_dtype(params_dtype)
         self.n, self.k, self.dtype = sum(output_sizes), input_size, params_dtype
         self.add_packed(layer, "", self.n, self.k, params_dtype)
@@ -117,15 +143,24 @@ class W4A16MoE(_W4Config, MoEScheme):
     w13_zeros uint8 [E, 2I, H/G] (likewise w2). Act-order checkpoints are rejected: int4_group has no
     g_idx."""
 
-    def create_weights(self, layer: Module, num_experts: int, hidden_size: int, intermediate_size: int,
-                       top_k: int, params_dtype: torch.dtype, activation: str = "silu",
-                       expert_parallel: bool = False) -> None:
+    def create_weights(
+        self,
+        layer: Module,
+        num_experts: int,
+        hidden_size: int,
+        intermediate_size: int,
+        top_k: int,
+        params_dtype: torch.dtype,
+        activation: str = "silu",
+        expert_parallel: bool = False,
+    ) -> None:
         self.check_dtype(params_dtype)
         e, h, i = num_experts, hidden_size, intermediate_size
         self.add_packed(layer, "w13_", 2 * i, h, params_dtype, (e,))
         self.add_packed(layer, "w2_", h, i, params_dtype, (e,))
-        self.spec = MoESpec(params_dtype, e, top_k, h, i, activation, "int4_group", self.group,
-                            expert_parallel)
+        self.spec = MoESpec(
+            params_dtype, e, top_k, h, i, activation, "int4_group", self.group, expert_parallel
+        )
 
     def process_weights_after_loading(self, layer: Module) -> None:
         for prefix in ("w13_", "w2_"):
@@ -133,8 +168,10 @@ class W4A16MoE(_W4Config, MoEScheme):
             qzeros = tensor(layer, prefix + "qzeros") if self.zeros else None
             if self.format == "gptq":
                 if _is_act_order(tensor(layer, prefix + "g_idx"), self.group):
-                    raise ValueError("gptq MoE scheme: act-order (desc_act) experts are not supported by "
-                                     "moe.experts' int4_group layout")
+                    raise ValueError(
+                        "gptq MoE scheme: act-order (desc_act) experts are not supported by "
+                        "moe.experts' int4_group layout"
+                    )
                 delattr(layer, prefix + "g_idx")
             q, zeros = (gptq_unpack if self.format == "gptq" else awq_unpack)(qweight, qzeros)
             self._replace(layer, prefix, pack_rows(q), zeros)
@@ -149,8 +186,12 @@ class W4A16MoE(_W4Config, MoEScheme):
         add_param(layer, prefix + "weight", weight, ParamLayout(1, 2, 1, PACK))
         add_param(layer, prefix + "scales", scales, ParamLayout(1, 2, 1, self.group))
         if zeros is not None:
-            add_param(layer, prefix + "zeros", zeros.transpose(1, 2).to(torch.uint8).contiguous(),
-                      ParamLayout(1, 2, 1, self.group))
+            add_param(
+                layer,
+                prefix + "zeros",
+                zeros.transpose(1, 2).to(torch.uint8).contiguous(),
+                ParamLayout(1, 2, 1, self.group),
+            )
 
     def weight_params(self) -> dict[str, str]:
         params = super().weight_params() | {"w13_scale": "w13_scales", "w2_scale": "w2_scales"}

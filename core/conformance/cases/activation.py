@@ -19,16 +19,21 @@ def _cases(op: str, fn, approximations: tuple[str | None, ...]) -> list[Case]:
     for dtype in DTYPES:
         for *lead, inter in SHAPES:
             for approx in approximations:
+
                 def make(seed: int, lead=tuple(lead), i=inter, d=dtype, a=approx):
                     x = randn(generator(seed), *lead, 2 * i, dtype=d, scale=2.0)
                     return ((x,) if a is None else (x, a)), {}
 
-                label = f"{'x'.join(map(str, lead))}x2*{inter} {str(dtype)[6:]}" + (f" {approx}" if approx else "")
+                label = f"{'x'.join(map(str, lead))}x2*{inter} {str(dtype)[6:]}" + (
+                    f" {approx}" if approx else ""
+                )
                 cases.append(Case(op, label, ActivationSpec(dtype, inter), make, fn, for_dtype(dtype, 2.0)))
     return cases
 
 
 CASES = {
     "activation.silu_and_mul": lambda: _cases("activation.silu_and_mul", oracle.silu_and_mul, (None,)),
-    "activation.gelu_and_mul": lambda: _cases("activation.gelu_and_mul", oracle.gelu_and_mul, ("none", "tanh")),
+    "activation.gelu_and_mul": lambda: _cases(
+        "activation.gelu_and_mul", oracle.gelu_and_mul, ("none", "tanh")
+    ),
 }

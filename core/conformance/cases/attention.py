@@ -51,15 +51,27 @@ class Shape:
     causal: bool = True
 
     def spec(self, prefix: bool = False) -> AttentionSpec:
-        return AttentionSpec(dtype=self.dtype, num_q_heads=self.hq, num_kv_heads=self.hkv, head_dim=self.d,
-                             kv_dtype=self.kv_dtype, block_size=self.block_size, kv_layout=self.layout,
-                             sliding_window=self.window, softcap=self.softcap, sinks=self.sinks,
-                             prefix=prefix, causal=self.causal)
+        return AttentionSpec(
+            dtype=self.dtype,
+            num_q_heads=self.hq,
+            num_kv_heads=self.hkv,
+            head_dim=self.d,
+            kv_dtype=self.kv_dtype,
+            block_size=self.block_size,
+            kv_layout=self.layout,
+            sliding_window=self.window,
+            softcap=self.softcap,
+            sinks=self.sinks,
+            prefix=prefix,
+            causal=self.causal,
+        )
 
     @property
     def label(self) -> str:
-        parts = [f"Hq={self.hq} Hkv={self.hkv} D={self.d} bs={self.block_size} {self.layout}",
-                 str(self.dtype).removeprefix("torch.")]
+        parts = [
+            f"Hq={self.hq} Hkv={self.hkv} D={self.d} bs={self.block_size} {self.layout}",
+            str(self.dtype).removeprefix("torch."),
+        ]
         if self.kv_dtype is not None:
             parts.append("kv=" + str(self.kv_dtype).removeprefix("torch."))
         parts += [f"window={self.window}"] if self.window > 0 else []
@@ -90,13 +102,14 @@ def _block_tables(g: torch.Generator, lens: list[int], block_size: int) -> tuple
     table = torch.full((len(lens), max(need, default=0) + 1), -1, dtype=torch.int32)
     used = 0
     for b, n in enumerate(need):
-        table[b, :n] = order[used:used + n]
+        table[b, :n] = order[used : used + n]
         used += n
     return table, num_blocks
 
 
-def _read_back(cache: torch.Tensor, s: Shape, row: torch.Tensor, start: int, end: int,
-               scale: torch.Tensor | None) -> torch.Tensor:
+def _read_back(
+    cache: torch.Tensor, s: Shape, row: torch.Tensor, start: int, end: int, scale: torch.Tensor | None
+) -> torch.Tensor:
     """[end - start, Hkv, D] in s.dtype: what the cache holds at positions start..end-1 of one sequence."""
     positions = torch.arange(start, end)
     tokens = as_nhd(cache, s.layout)[row[positions // s.block_size].long(), positions % s.block_size].float()
@@ -106,7 +119,7 @@ def _read_back(cache: torch.Tensor, s: Shape, row: torch.Tensor, start: int, end
 def _query(g: torch.Generator, s: Shape, tokens: int) -> torch.Tensor:
     """[tokens, Hq, D], a strided view (like q sliced from a fused qkv projection); larger logits under a
     soft-cap so the cap matters."""
-    return randn(g, tokens, s.hq + 2 * s.hkv, s.d, dtype=s.dtype, scale=4.0 if s.softcap else 1.0)[:, :s.hq]
+    return randn(g, tokens, s.hq + 2 * s.hkv, s.d, dtype=s.dtype, scale=4.0 if s.softcap else 1.0)[:, : s.hq]
 
 
 def _sinks(g: torch.Generator, s: Shape) -> torch.Tensor | None:
@@ -122,8 +135,15 @@ def _make_decode(s: Shape, lens: tuple[int, ...]):
         g = generator(seed)
         table, num_blocks = _block_tables(g, list(lens), s.block_size)
         k_cache, v_cache, k_scale, v_scale = _random_cache(g, s, num_blocks)
-        args = (_query(g, s, len(lens)), k_cache, v_cache, table, torch.tensor(lens, dtype=torch.int32),
-                max(lens), s.d ** -0.5)
+        args = (
+            _query(g, s, len(lens)),
+            k_cache,
+            v_cache,
+            table,
+            torch.tensor(lens, dtype=torch.int32),
+            max(lens),
+            s.d**-0.5,
+        )
         return args, {**_window_args(s), "sinks": _sinks(g, s), "k_scale": k_scale, "v_scale": v_scale}
 
     return make
@@ -135,16 +155,40 @@ def _make_prefill(s: Shape, new: tuple[int, ...], cached: tuple[int, ...]):
         totals = [n + c for n, c in zip(new, cached, strict=True)]
         table, num_blocks = _block_tables(g, totals, s.block_size)
         k_cache, v_cache, k_scale, v_scale = _random_cache(g, s, num_blocks)
-        k = torch.cat([_read_back(k_cache, s, table[b], c, c + n, k_scale)
-                       for b, (n, c) in enumerate(zip(new, cached, strict=True))])
-        v = torch.cat([_read_back(v_cache, s, table[b], c, c + n, v_scale)
-                       for b, (n, c) in enumerate(zip(new, cached, strict=True))])
+        k = torch.cat(
+            [
+                _read_back(k_cache, s, table[b], c, c + n, k_scale)
+                for b, (n, c) in enumerate(zip(new, cached, strict=True))
+            ]
+        )
+        v = torch.cat(
+            [
+                _read_back(v_cache, s, table[b], c, c + n, v_scale)
+                for b, (n, c) in enumerate(zip(new, cached, strict=True))
+            ]
+        )
         cu = torch.tensor([0, *new], dtype=torch.int32).cumsum(0, dtype=torch.int32)
         seq_lens = torch.tensor(totals, dtype=torch.int32)
-        args = (_query(g, s, sum(new)), k, v, k_cache, v_cache, table, cu, seq_lens, max(new), max(totals),
-                s.d ** -0.5)
-        kwargs = {"causal": s.causal, **_window_args(s), "sinks": _sinks(g, s), "k_scale": k_scale,
-                  "v_scale": v_scale}
+        args = (
+            _query(g, s, sum(new)),
+            k,
+            v,
+            k_cache,
+            v_cache,
+            table,
+            cu,
+            seq_lens,
+            max(new),
+            max(totals),
+            s.d**-0.5,
+        )
+        kwargs = {
+            "causal": s.causal,
+            **_window_args(s),
+            "sinks": _sinks(g, s),
+            "k_scale": k_scale,
+            "v_scale": v_scale,
+        }
         return args, kwargs
 
     return make
@@ -209,10 +253,18 @@ WRITE_KV = (
 
 
 def _decode_cases() -> list[Case]:
-    return [Case("attention.decode", f"B={len(lens)} lens={'/'.join(map(str, lens))} {s.label}", s.spec(),
-                 _make_decode(s, lens), functools.partial(oracle.decode, s.layout), s.tolerance(),
-                 large=large)
-            for s, lens, large in DECODE]
+    return [
+        Case(
+            "attention.decode",
+            f"B={len(lens)} lens={'/'.join(map(str, lens))} {s.label}",
+            s.spec(),
+            _make_decode(s, lens),
+            functools.partial(oracle.decode, s.layout),
+            s.tolerance(),
+            large=large,
+        )
+        for s, lens, large in DECODE
+    ]
 
 
 def _prefill_cases() -> list[Case]:
@@ -220,20 +272,39 @@ def _prefill_cases() -> list[Case]:
     for s, new, cached, large in PREFILL:
         prefix = any(cached)
         label = f"new={'/'.join(map(str, new))}" + (f" cached={'/'.join(map(str, cached))}" if prefix else "")
-        cases.append(Case("attention.prefill", f"{label} {s.label}", s.spec(prefix),
-                          _make_prefill(s, new, cached), functools.partial(oracle.prefill, s.layout),
-                          s.tolerance(), large=large))
+        cases.append(
+            Case(
+                "attention.prefill",
+                f"{label} {s.label}",
+                s.spec(prefix),
+                _make_prefill(s, new, cached),
+                functools.partial(oracle.prefill, s.layout),
+                s.tolerance(),
+                large=large,
+            )
+        )
     return cases
 
 
 def _write_kv_cases() -> list[Case]:
     # the compared outputs are the caches; with power-of-two scales fp8 stores are exact, so the compute
     # dtype's table applies to them too
-    return [Case("attention.write_kv", f"T={t} padded={p} blocks={n} {s.label}", s.spec(),
-                 _make_write_kv(s, t, n, p), functools.partial(oracle.write_kv, s.layout),
-                 for_dtype(s.dtype), large=large)
-            for s, t, n, p, large in WRITE_KV]
+    return [
+        Case(
+            "attention.write_kv",
+            f"T={t} padded={p} blocks={n} {s.label}",
+            s.spec(),
+            _make_write_kv(s, t, n, p),
+            functools.partial(oracle.write_kv, s.layout),
+            for_dtype(s.dtype),
+            large=large,
+        )
+        for s, t, n, p, large in WRITE_KV
+    ]
 
 
-CASES = {"attention.decode": _decode_cases, "attention.prefill": _prefill_cases,
-         "attention.write_kv": _write_kv_cases}
+CASES = {
+    "attention.decode": _decode_cases,
+    "attention.prefill": _prefill_cases,
+    "attention.write_kv": _write_kv_cases,
+}

@@ -58,7 +58,7 @@ def _biased_logits(g: torch.Generator, t: int, e: int, n_group: int) -> tuple[to
     in group): consecutive choice scores differ by 0.7 / (E + n_group + 1) and group top-2 sums by more. The
     bias spans [-0.1, 0.1], so the unbiased scores rank the experts differently."""
     size = e // n_group
-    bias = (torch.rand(e, generator=g) * 0.2 - 0.1)
+    bias = torch.rand(e, generator=g) * 0.2 - 0.1
     rows = []
     for _ in range(t):
         level = torch.randperm(n_group, generator=g).repeat_interleave(size)
@@ -74,6 +74,7 @@ Compared = dict[str, tuple[bool, float, float]]
 
 def _as_sets(got: dict[str, Any], want: dict[str, Any], tol: Tolerance) -> Compared:
     """Compare (weights, ids) row by row after sorting each row by expert id."""
+
     def by_id(weights: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         order = ids.cpu().long().argsort(dim=1)
         return weights.cpu().gather(1, order), ids.cpu().long().gather(1, order)
@@ -90,15 +91,35 @@ def _topk_cases() -> list[Case]:
     for label, e, k, scoring, renorm, n_group, topk_group, bias, scaling in ROUTERS:
         for dtype in DTYPES:
             for t in (1, 37, 257):
-                def make(seed: int, t=t, e=e, k=k, s=scoring, r=renorm, ng=n_group, tg=topk_group, b=bias,
-                         sc=scaling, d=dtype):
+
+                def make(
+                    seed: int,
+                    t=t,
+                    e=e,
+                    k=k,
+                    s=scoring,
+                    r=renorm,
+                    ng=n_group,
+                    tg=topk_group,
+                    b=bias,
+                    sc=scaling,
+                    d=dtype,
+                ):
                     g = generator(seed)
                     logits, corr = _biased_logits(g, t, e, ng) if b else (_distinct_logits(g, t, e), None)
                     return (logits.to(d), k, s, r, ng, tg, corr, sc), {}
 
-                cases.append(Case("moe.topk", f"{label} T={t} E={e} k={k} {name(dtype)}",
-                                  TopKSpec(dtype, e, k, scoring, n_group > 1, bias), make, oracle.topk, {},
-                                  compare=lambda got, want: _as_sets(got, want, BY_DTYPE[torch.float32])))
+                cases.append(
+                    Case(
+                        "moe.topk",
+                        f"{label} T={t} E={e} k={k} {name(dtype)}",
+                        TopKSpec(dtype, e, k, scoring, n_group > 1, bias),
+                        make,
+                        oracle.topk,
+                        {},
+                        compare=lambda got, want: _as_sets(got, want, BY_DTYPE[torch.float32]),
+                    )
+                )
     return cases
 
 
@@ -137,8 +158,12 @@ def _fp8_experts(g: torch.Generator, e: int, n: int, k: int, quant: str, fp8: to
     qs, scales = [], []
     for _ in range(e):
         w = torch.randn(n, k, generator=g) / k**0.5
-        w = w * torch.pow(2.0, torch.randint(-1, 2, (-(-n // 128), -(-k // 128)), generator=g).float()
-                          ).repeat_interleave(128, 0)[:n].repeat_interleave(128, 1)[:, :k]
+        w = (
+            w
+            * torch.pow(2.0, torch.randint(-1, 2, (-(-n // 128), -(-k // 128)), generator=g).float())
+            .repeat_interleave(128, 0)[:n]
+            .repeat_interleave(128, 1)[:, :k]
+        )
         q, s = quantize_tiles(w, fp8, min(tile[0], n), min(tile[1], k))
         qs.append(q)
         scales.append(s.reshape(1) if quant == "fp8_tensor" else s)
@@ -152,8 +177,14 @@ def _int4_experts(g: torch.Generator, e: int, n: int, k: int, group: int, zeros:
     return pack_nibbles(q), scales, z
 
 
-def _expert_case(t: int, config: tuple, dtype: torch.dtype, fp8: torch.dtype = torch.float8_e4m3fn,
-                 zeros: bool = True, large: bool = False) -> Case:
+def _expert_case(
+    t: int,
+    config: tuple,
+    dtype: torch.dtype,
+    fp8: torch.dtype = torch.float8_e4m3fn,
+    zeros: bool = True,
+    large: bool = False,
+) -> Case:
     e, e_global, k, h, i, act, quant, group = config
 
     def make(seed: int):
@@ -178,13 +209,26 @@ def _expert_case(t: int, config: tuple, dtype: torch.dtype, fp8: torch.dtype = t
             w2, kwargs["w2_scale"] = _fp8_experts(g, e, h, i, quant, fp8)
         return (hidden, w13, w2, weights, ids), kwargs
 
-    label = (f"T={t} E={e}" + (f"/{e_global} EP" if e_global != e else "") + f" k={k} H={h} I={i} {act}"
-             + f" {quant}" + (f" {name(fp8)}" if quant.startswith("fp8") else "")
-             + (f" G={group} {'zeros' if zeros else 'sym'}" if quant == "int4_group" else "")
-             + f" {name(dtype)}")
+    label = (
+        f"T={t} E={e}"
+        + (f"/{e_global} EP" if e_global != e else "")
+        + f" k={k} H={h} I={i} {act}"
+        + f" {quant}"
+        + (f" {name(fp8)}" if quant.startswith("fp8") else "")
+        + (f" G={group} {'zeros' if zeros else 'sym'}" if quant == "int4_group" else "")
+        + f" {name(dtype)}"
+    )
     spec = MoESpec(dtype, e, k, h, i, act, quant, group or 128, e_global != e)
-    return Case("moe.experts", label, spec, make, oracle.experts, for_dtype(dtype, 4.0),
-                compare=_within_fp8_noise if quant.startswith("fp8") else None, large=large)
+    return Case(
+        "moe.experts",
+        label,
+        spec,
+        make,
+        oracle.experts,
+        for_dtype(dtype, 4.0),
+        compare=_within_fp8_noise if quant.startswith("fp8") else None,
+        large=large,
+    )
 
 
 def _experts_cases() -> list[Case]:

@@ -18,13 +18,22 @@ def _rms_cases() -> list[Case]:
     cases = []
     for dtype in DTYPES:
         for tokens, hidden in SHAPES:
+
             def make(seed: int, t=tokens, h=hidden, d=dtype):
                 g = generator(seed)
                 x = randn(g, t, h + 16, dtype=d, scale=3.0)[:, :h]  # strided rows, contiguous last dim
                 return (x, randn(g, h, dtype=d), 1e-6), {}
 
-            cases.append(Case("norm.rms_norm", f"T={tokens} H={hidden} {str(dtype)[6:]} strided",
-                              NormSpec(dtype, hidden), make, oracle.rms_norm, for_dtype(dtype, 2.0)))
+            cases.append(
+                Case(
+                    "norm.rms_norm",
+                    f"T={tokens} H={hidden} {str(dtype)[6:]} strided",
+                    NormSpec(dtype, hidden),
+                    make,
+                    oracle.rms_norm,
+                    for_dtype(dtype, 2.0),
+                )
+            )
     return cases
 
 
@@ -32,12 +41,21 @@ def _add_rms_cases() -> list[Case]:
     cases = []
     for dtype in DTYPES:
         for tokens, hidden in SHAPES:
+
             def make(seed: int, t=tokens, h=hidden, d=dtype):
                 g = generator(seed)
                 return (randn(g, t, h, dtype=d), randn(g, t, h, dtype=d), randn(g, h, dtype=d), 1e-5), {}
 
-            cases.append(Case("norm.add_rms_norm", f"T={tokens} H={hidden} {str(dtype)[6:]}",
-                              NormSpec(dtype, hidden), make, oracle.add_rms_norm, for_dtype(dtype, 2.0)))
+            cases.append(
+                Case(
+                    "norm.add_rms_norm",
+                    f"T={tokens} H={hidden} {str(dtype)[6:]}",
+                    NormSpec(dtype, hidden),
+                    make,
+                    oracle.add_rms_norm,
+                    for_dtype(dtype, 2.0),
+                )
+            )
     return cases
 
 

@@ -66,8 +66,10 @@ def varied(g: torch.Generator, rows: int, cols: int, spread: float = 4.0) -> tor
 
 # --- quantize_fp8 / quantize_int8 -------------------------------------------------------------------------
 
+
 def _quantized_compare(fp8_dtype: torch.dtype | None):
     """Compare (q, scale) with the oracle's (exact x / scale, scale): q must be a nearest grid value."""
+
     def compare(got: dict[str, Any], want: dict[str, Any]) -> dict[str, tuple[bool, float, float]]:
         q, exact = got["out0"], want["out0"]
         want_dtype = fp8_dtype or torch.int8
@@ -89,23 +91,41 @@ def _quantize_fp8_cases() -> list[Case]:
         for fp8 in FP8:
             for gran in ("tensor", "token", "block"):
                 for m, k in QUANT_SHAPES:
+
                     def make(seed: int, m=m, k=k, d=dtype, f=fp8, gr=gran):
                         return (varied(generator(seed), m, k).to(d), f, gr), {}
 
-                    cases.append(Case("quant.quantize_fp8", f"M={m} K={k} {gran} {name(dtype)}->{name(fp8)}",
-                                      QuantSpec(dtype, dtype_name(fp8), gran), make,
-                                      oracle.quantize_fp8, {}, compare=_quantized_compare(fp8)))
+                    cases.append(
+                        Case(
+                            "quant.quantize_fp8",
+                            f"M={m} K={k} {gran} {name(dtype)}->{name(fp8)}",
+                            QuantSpec(dtype, dtype_name(fp8), gran),
+                            make,
+                            oracle.quantize_fp8,
+                            {},
+                            compare=_quantized_compare(fp8),
+                        )
+                    )
             # static per-tensor scale at half the dynamic one: the largest values saturate
             for fp8 in FP8:
+
                 def make_static(seed: int, d=dtype, f=fp8):
                     x = varied(generator(seed), 33, 520).to(d)
                     scale = (x.float().abs().amax() / torch.finfo(f).max / 2).reshape(1)
                     return (x, f, "tensor", scale), {}
 
                 label = f"M=33 K=520 static saturating {name(dtype)}->{name(fp8)}"
-                cases.append(Case("quant.quantize_fp8", label,
-                                  QuantSpec(dtype, dtype_name(fp8), "tensor"), make_static,
-                                  oracle.quantize_fp8, {}, compare=_quantized_compare(fp8)))
+                cases.append(
+                    Case(
+                        "quant.quantize_fp8",
+                        label,
+                        QuantSpec(dtype, dtype_name(fp8), "tensor"),
+                        make_static,
+                        oracle.quantize_fp8,
+                        {},
+                        compare=_quantized_compare(fp8),
+                    )
+                )
     return cases
 
 
@@ -113,11 +133,21 @@ def _quantize_int8_cases() -> list[Case]:
     cases = []
     for dtype in DTYPES:
         for m, k in QUANT_SHAPES:
+
             def make(seed: int, m=m, k=k, d=dtype):
                 return (varied(generator(seed), m, k).to(d),), {}
 
-            cases.append(Case("quant.quantize_int8", f"M={m} K={k} {name(dtype)}", QuantSpec(dtype), make,
-                              oracle.quantize_int8, {}, compare=_quantized_compare(None)))
+            cases.append(
+                Case(
+                    "quant.quantize_int8",
+                    f"M={m} K={k} {name(dtype)}",
+                    QuantSpec(dtype),
+                    make,
+                    oracle.quantize_int8,
+                    {},
+                    compare=_quantized_compare(None),
+                )
+            )
     return cases
 
 
@@ -125,12 +155,16 @@ def _quantize_int8_cases() -> list[Case]:
 
 GEMM_SHAPES = ((1, 128, 128), (37, 300, 200), (16, 256, 1024))
 LARGE_GEMM = (32, 2048, 4096)  # K = 4096: the accumulation length of real layers
-TILES = {"tensor": ((1 << 30, 1 << 30), (1 << 30, 1 << 30)), "channel": ((1, 1 << 30), (1, 1 << 30)),
-         "block": ((1, 128), (128, 128))}  # (a tile, b tile) in (rows, cols); 1 << 30 = the whole dim
+TILES = {
+    "tensor": ((1 << 30, 1 << 30), (1 << 30, 1 << 30)),
+    "channel": ((1, 1 << 30), (1, 1 << 30)),
+    "block": ((1, 128), (128, 128)),
+}  # (a tile, b tile) in (rows, cols); 1 << 30 = the whole dim
 
 
-def _fp8_gemm_case(m: int, n: int, k: int, scales: str, out: torch.dtype, fp8: torch.dtype, bias: bool,
-                   large: bool = False) -> Case:
+def _fp8_gemm_case(
+    m: int, n: int, k: int, scales: str, out: torch.dtype, fp8: torch.dtype, bias: bool, large: bool = False
+) -> Case:
     def make(seed: int):
         g = generator(seed)
         (ar, ac), (br, bc) = TILES[scales]
@@ -141,15 +175,29 @@ def _fp8_gemm_case(m: int, n: int, k: int, scales: str, out: torch.dtype, fp8: t
         return (a, b, a_scale, b_scale, out, randn(g, n, dtype=out) if bias else None), {}
 
     label = f"M={m} N={n} K={k} {scales} {name(fp8)}->{name(out)}" + (" bias" if bias else "")
-    return Case("quant.fp8_gemm", label, GemmSpec(out, scales, dtype_name(fp8), n, k), make,
-                oracle.fp8_gemm, for_dtype(out, 4.0), large=large)
+    return Case(
+        "quant.fp8_gemm",
+        label,
+        GemmSpec(out, scales, dtype_name(fp8), n, k),
+        make,
+        oracle.fp8_gemm,
+        for_dtype(out, 4.0),
+        large=large,
+    )
 
 
 def _fp8_gemm_cases() -> list[Case]:
-    cases = [_fp8_gemm_case(m, n, k, scales, out, fp8, bias=(i % 2 == 1))
-             for scales in TILES for out in DTYPES for fp8 in FP8 for i, (m, n, k) in enumerate(GEMM_SHAPES)]
-    cases += [_fp8_gemm_case(*LARGE_GEMM, scales, torch.bfloat16, torch.float8_e4m3fn, bias=True, large=True)
-              for scales in ("channel", "block")]
+    cases = [
+        _fp8_gemm_case(m, n, k, scales, out, fp8, bias=(i % 2 == 1))
+        for scales in TILES
+        for out in DTYPES
+        for fp8 in FP8
+        for i, (m, n, k) in enumerate(GEMM_SHAPES)
+    ]
+    cases += [
+        _fp8_gemm_case(*LARGE_GEMM, scales, torch.bfloat16, torch.float8_e4m3fn, bias=True, large=True)
+        for scales in ("channel", "block")
+    ]
     return cases
 
 
@@ -166,26 +214,41 @@ def _int8_gemm_case(m: int, n: int, k: int, out: torch.dtype, bias: bool, large:
         return (a, b, a_scale, b_scale, out, randn(g, n, dtype=out) if bias else None), {}
 
     label = f"M={m} N={n} K={k} ->{name(out)}" + (" bias" if bias else "")
-    return Case("quant.int8_gemm", label, GemmSpec(out, "channel", n=n, k=k), make, oracle.int8_gemm,
-                for_dtype(out, 4.0), large=large)
+    return Case(
+        "quant.int8_gemm",
+        label,
+        GemmSpec(out, "channel", n=n, k=k),
+        make,
+        oracle.int8_gemm,
+        for_dtype(out, 4.0),
+        large=large,
+    )
 
 
 def _int8_gemm_cases() -> list[Case]:
     shapes = ((1, 64, 128), (37, 200, 333), (16, 512, 1024))
-    return ([_int8_gemm_case(m, n, k, out, bias=(i % 2 == 0))
-             for out in DTYPES for i, (m, n, k) in enumerate(shapes)]
-            + [_int8_gemm_case(*LARGE_GEMM, torch.bfloat16, bias=True, large=True)])
+    return [
+        _int8_gemm_case(m, n, k, out, bias=(i % 2 == 0))
+        for out in DTYPES
+        for i, (m, n, k) in enumerate(shapes)
+    ] + [_int8_gemm_case(*LARGE_GEMM, torch.bfloat16, bias=True, large=True)]
 
 
 # --- w4a16_gemm ---------------------------------------------------------------------------------------------
 
-W4_VARIANTS = (("gptq", True, False), ("gptq", False, False), ("gptq", True, True), ("awq", True, False),
-               ("awq", False, False))  # (format, zero points, act-order)
+W4_VARIANTS = (
+    ("gptq", True, False),
+    ("gptq", False, False),
+    ("gptq", True, True),
+    ("awq", True, False),
+    ("awq", False, False),
+)  # (format, zero points, act-order)
 W4_SHAPES = ((1, 64, 256), (37, 136, 384), (16, 256, 512))
 
 
-def w4_checkpoint(g: torch.Generator, n: int, k: int, group: int, fmt: str, zeros: bool, act_order: bool,
-                  dtype: torch.dtype) -> tuple[torch.Tensor | None, ...]:
+def w4_checkpoint(
+    g: torch.Generator, n: int, k: int, group: int, fmt: str, zeros: bool, act_order: bool, dtype: torch.dtype
+) -> tuple[torch.Tensor | None, ...]:
     """Random 4-bit weights packed as a checkpoint: (qweight, scales, qzeros, g_idx)."""
     q = torch.randint(0, 16, (n, k), generator=g)
     z = torch.randint(1, 16, (k // group, n), generator=g)  # GPTQ v1 cannot store a zero point of 0
@@ -202,18 +265,38 @@ def w4_checkpoint(g: torch.Generator, n: int, k: int, group: int, fmt: str, zero
     return qweight, scales, qzeros, g_idx
 
 
-def _w4_case(m: int, n: int, k: int, group: int, fmt: str, zeros: bool, act_order: bool, dtype: torch.dtype,
-             large: bool = False) -> Case:
+def _w4_case(
+    m: int,
+    n: int,
+    k: int,
+    group: int,
+    fmt: str,
+    zeros: bool,
+    act_order: bool,
+    dtype: torch.dtype,
+    large: bool = False,
+) -> Case:
     def make(seed: int):
         g = generator(seed)
         qweight, scales, qzeros, g_idx = w4_checkpoint(g, n, k, group, fmt, zeros, act_order, dtype)
         bias = randn(g, n, dtype=dtype) if m % 2 else None
         return (randn(g, m, k, dtype=dtype), qweight, scales, qzeros, g_idx, bias), {}
 
-    label = (f"M={m} N={n} K={k} {fmt} G={group}" + (" zeros" if zeros else " sym")
-             + (" act-order" if act_order else "") + f" {name(dtype)}")
-    return Case("quant.w4a16_gemm", label, W4A16Spec(dtype, fmt, group, zeros, act_order, n, k), make,
-                oracle.w4a16_gemm, for_dtype(dtype, 4.0), large=large)
+    label = (
+        f"M={m} N={n} K={k} {fmt} G={group}"
+        + (" zeros" if zeros else " sym")
+        + (" act-order" if act_order else "")
+        + f" {name(dtype)}"
+    )
+    return Case(
+        "quant.w4a16_gemm",
+        label,
+        W4A16Spec(dtype, fmt, group, zeros, act_order, n, k),
+        make,
+        oracle.w4a16_gemm,
+        for_dtype(dtype, 4.0),
+        large=large,
+    )
 
 
 def _w4a16_cases() -> list[Case]:

@@ -12,8 +12,13 @@ from ..tolerance import for_dtype
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # (tokens, Hq, Hkv, head_dim, rotary_dim, max_position)
-SHAPES = ((1, 4, 4, 64, 64, 16), (13, 8, 2, 128, 128, 8192), (7, 6, 1, 80, 40, 512),
-          (33, 4, 4, 256, 64, 40000), (5, 2, 2, 96, 96, 64))
+SHAPES = (
+    (1, 4, 4, 64, 64, 16),
+    (13, 8, 2, 128, 128, 8192),
+    (7, 6, 1, 80, 40, 512),
+    (33, 4, 4, 256, 64, 40000),
+    (5, 2, 2, 96, 96, 64),
+)
 
 
 def cos_sin_cache(max_position: int, rotary_dim: int, base: float = 10000.0) -> torch.Tensor:
@@ -27,16 +32,24 @@ def _cases() -> list[Case]:
     for dtype in DTYPES:
         for t, hq, hkv, d, r, maxpos in SHAPES:
             for neox in (True, False):
+
                 def make(seed: int, t=t, hq=hq, hkv=hkv, d=d, r=r, maxpos=maxpos, dt=dtype, neox=neox):
                     g = generator(seed)
                     qkv = randn(g, t, hq + 2 * hkv, d, dtype=dt)  # q and k are views of a fused projection
                     positions = torch.randint(0, maxpos, (t,), generator=g)
-                    return (qkv[:, :hq], qkv[:, hq:hq + hkv], positions, cos_sin_cache(maxpos, r), neox), {}
+                    return (qkv[:, :hq], qkv[:, hq : hq + hkv], positions, cos_sin_cache(maxpos, r), neox), {}
 
                 style = "neox" if neox else "gptj"
-                cases.append(Case("rope.apply", f"T={t} Hq={hq} Hkv={hkv} D={d} R={r} {style} {str(dtype)[6:]}",
-                                  RopeSpec(dtype, d, r, neox, hq, hkv), make, oracle.rope_apply,
-                                  for_dtype(dtype, 2.0)))
+                cases.append(
+                    Case(
+                        "rope.apply",
+                        f"T={t} Hq={hq} Hkv={hkv} D={d} R={r} {style} {str(dtype)[6:]}",
+                        RopeSpec(dtype, d, r, neox, hq, hkv),
+                        make,
+                        oracle.rope_apply,
+                        for_dtype(dtype, 2.0),
+                    )
+                )
     return cases
 
 

@@ -22,8 +22,9 @@ def _block_size(cache: torch.Tensor, layout: str) -> int:
     return cache.shape[1] if layout == "NHD" else cache.shape[2]
 
 
-def _history(cache: torch.Tensor, layout: str, table: torch.Tensor, length: int,
-             scale: torch.Tensor | None) -> torch.Tensor:
+def _history(
+    cache: torch.Tensor, layout: str, table: torch.Tensor, length: int, scale: torch.Tensor | None
+) -> torch.Tensor:
     """[length, Hkv, D] float64: the first `length` tokens of one sequence, read one by one, dequantized."""
     block_size = _block_size(cache, layout)
     factor = 1.0 if scale is None else float(scale[0])
@@ -46,8 +47,15 @@ def _visible(length: int, position: int, causal: bool, window: int) -> torch.Ten
     return visible
 
 
-def _one_query(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, visible: torch.Tensor,
-               sink: float | None, scale: float, softcap: float) -> torch.Tensor:
+def _one_query(
+    q: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    visible: torch.Tensor,
+    sink: float | None,
+    scale: float,
+    softcap: float,
+) -> torch.Tensor:
     """Attention of one query q [D] over one head's keys/values [L, D] (all float64) restricted to `visible`:
     softmax over the visible logits plus the optional sink logit, written out step by step."""
     logits = (keys @ q) * scale
@@ -65,8 +73,21 @@ def _one_query(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, visibl
     return (weights / total) @ values
 
 
-def decode(layout: str, q, k_cache, v_cache, block_tables, seq_lens, max_seq_len, scale, sliding_window=-1,
-           softcap=0.0, sinks=None, k_scale=None, v_scale=None) -> torch.Tensor:
+def decode(
+    layout: str,
+    q,
+    k_cache,
+    v_cache,
+    block_tables,
+    seq_lens,
+    max_seq_len,
+    scale,
+    sliding_window=-1,
+    softcap=0.0,
+    sinks=None,
+    k_scale=None,
+    v_scale=None,
+) -> torch.Tensor:
     batch, num_heads, head_dim = q.shape
     group = num_heads // (k_cache.shape[2] if layout == "NHD" else k_cache.shape[1])
     out = torch.zeros(batch, num_heads, head_dim, dtype=torch.float64)
@@ -77,14 +98,32 @@ def decode(layout: str, q, k_cache, v_cache, block_tables, seq_lens, max_seq_len
         visible = _visible(length, length - 1, True, sliding_window)
         for h in range(num_heads):
             sink = None if sinks is None else float(sinks[h])
-            out[b, h] = _one_query(q[b, h].double(), keys[:, h // group], values[:, h // group], visible,
-                                   sink, scale, softcap)
+            out[b, h] = _one_query(
+                q[b, h].double(), keys[:, h // group], values[:, h // group], visible, sink, scale, softcap
+            )
     return out
 
 
-def prefill(layout: str, q, k, v, k_cache, v_cache, block_tables, cu_seqlens_q, seq_lens, max_seqlen_q,
-            max_seq_len, scale, causal=True, sliding_window=-1, softcap=0.0, sinks=None, k_scale=None,
-            v_scale=None) -> torch.Tensor:
+def prefill(
+    layout: str,
+    q,
+    k,
+    v,
+    k_cache,
+    v_cache,
+    block_tables,
+    cu_seqlens_q,
+    seq_lens,
+    max_seqlen_q,
+    max_seq_len,
+    scale,
+    causal=True,
+    sliding_window=-1,
+    softcap=0.0,
+    sinks=None,
+    k_scale=None,
+    v_scale=None,
+) -> torch.Tensor:
     num_heads = q.shape[1]
     group = num_heads // k.shape[1]
     out = torch.zeros(q.shape, dtype=torch.float64)
@@ -99,8 +138,15 @@ def prefill(layout: str, q, k, v, k_cache, v_cache, block_tables, cu_seqlens_q, 
             visible = _visible(keys.shape[0], cached + t - start, causal, sliding_window)
             for h in range(num_heads):
                 sink = None if sinks is None else float(sinks[h])
-                out[t, h] = _one_query(q[t, h].double(), keys[:, h // group], values[:, h // group], visible,
-                                       sink, scale, softcap)
+                out[t, h] = _one_query(
+                    q[t, h].double(),
+                    keys[:, h // group],
+                    values[:, h // group],
+                    visible,
+                    sink,
+                    scale,
+                    softcap,
+                )
     return out
 
 

@@ -39,8 +39,9 @@ def gelu_and_mul(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
     return gelu * u
 
 
-def rope_apply(q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, cos_sin_cache: torch.Tensor,
-               is_neox: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_apply(
+    q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, cos_sin_cache: torch.Tensor, is_neox: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     half = cos_sin_cache.shape[1] // 2
 
     def rotate(x: torch.Tensor) -> torch.Tensor:

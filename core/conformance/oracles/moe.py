@@ -9,9 +9,16 @@ import torch
 from .quant import dequantize, nibbles
 
 
-def topk(router_logits: torch.Tensor, top_k: int, scoring: str = "softmax", renormalize: bool = True,
-         n_group: int = 1, topk_group: int = 1, correction_bias: torch.Tensor | None = None,
-         routed_scaling_factor: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def topk(
+    router_logits: torch.Tensor,
+    top_k: int,
+    scoring: str = "softmax",
+    renormalize: bool = True,
+    n_group: int = 1,
+    topk_group: int = 1,
+    correction_bias: torch.Tensor | None = None,
+    routed_scaling_factor: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     t, e = router_logits.shape
     weights = torch.zeros(t, top_k, dtype=torch.float64)
     ids = torch.zeros(t, top_k, dtype=torch.int32)
@@ -30,7 +37,7 @@ def topk(router_logits: torch.Tensor, top_k: int, scoring: str = "softmax", reno
             size = e // n_group
             group_score = []
             for g in range(n_group):
-                members = sorted(choice[g * size:(g + 1) * size], reverse=True)
+                members = sorted(choice[g * size : (g + 1) * size], reverse=True)
                 group_score.append(members[0] + members[1] if correction_bias is not None else members[0])
             best = sorted(range(n_group), key=lambda g: -group_score[g])[:topk_group]
             eligible = [x for x in eligible if x // size in best]
@@ -43,8 +50,9 @@ def topk(router_logits: torch.Tensor, top_k: int, scoring: str = "softmax", reno
     return weights, ids
 
 
-def _expert_weight(w: torch.Tensor, e: int, scale: torch.Tensor | None,
-                   zeros: torch.Tensor | None) -> torch.Tensor:
+def _expert_weight(
+    w: torch.Tensor, e: int, scale: torch.Tensor | None, zeros: torch.Tensor | None
+) -> torch.Tensor:
     """Float64 [N, K] weight of local expert e."""
     if scale is None:
         return w[e].double()
@@ -59,10 +67,19 @@ def _expert_weight(w: torch.Tensor, e: int, scale: torch.Tensor | None,
     return dequantize(w[e], scale[e])
 
 
-def experts(hidden: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, topk_weights: torch.Tensor,
-            topk_ids: torch.Tensor, activation: str = "silu", expert_map: torch.Tensor | None = None,
-            w13_scale: torch.Tensor | None = None, w2_scale: torch.Tensor | None = None,
-            w13_zeros: torch.Tensor | None = None, w2_zeros: torch.Tensor | None = None) -> torch.Tensor:
+def experts(
+    hidden: torch.Tensor,
+    w13: torch.Tensor,
+    w2: torch.Tensor,
+    topk_weights: torch.Tensor,
+    topk_ids: torch.Tensor,
+    activation: str = "silu",
+    expert_map: torch.Tensor | None = None,
+    w13_scale: torch.Tensor | None = None,
+    w2_scale: torch.Tensor | None = None,
+    w13_zeros: torch.Tensor | None = None,
+    w2_zeros: torch.Tensor | None = None,
+) -> torch.Tensor:
     cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     out = torch.zeros(hidden.shape, dtype=torch.float64)
     for t in range(hidden.shape[0]):
@@ -74,8 +91,10 @@ def experts(hidden: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, topk_weig
                 if e < 0:
                     continue  # another rank holds this expert
             if e not in cache:
-                cache[e] = (_expert_weight(w13, e, w13_scale, w13_zeros),
-                            _expert_weight(w2, e, w2_scale, w2_zeros))
+                cache[e] = (
+                    _expert_weight(w13, e, w13_scale, w13_zeros),
+                    _expert_weight(w2, e, w2_scale, w2_zeros),
+                )
             up_proj, down_proj = cache[e]
             gu = up_proj @ x
             half = gu.shape[0] // 2

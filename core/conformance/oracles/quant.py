@@ -16,7 +16,7 @@ def nibbles(words: torch.Tensor, slot_to_column: tuple[int, ...] = tuple(range(8
     w = words.to(torch.int64) & 0xFFFFFFFF  # the unsigned bit pattern
     out = torch.zeros(*words.shape[:-1], words.shape[-1] * 8, dtype=torch.int64)
     for i in range(8):
-        out[..., slot_to_column[i]::8] = (w >> (4 * i)) & 0xF
+        out[..., slot_to_column[i] :: 8] = (w >> (4 * i)) & 0xF
     return out
 
 
@@ -24,8 +24,9 @@ def _group_scale(values: list[float], fp8_or_int_max: float) -> float:
     return max(max(abs(v) for v in values), 1e-12) / fp8_or_int_max
 
 
-def quantize_fp8(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str,
-                 scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_fp8(
+    x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str, scale: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Scales only: the quantized values are judged by the case's compare (a nearest fp8 value of x/scale)."""
     xd = x.double()
     m, k = xd.shape
@@ -37,14 +38,19 @@ def quantize_fp8(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str,
     elif granularity == "token":
         scales = torch.tensor([[_group_scale(xd[r].tolist(), top)] for r in range(m)], dtype=torch.float64)
     else:
-        scales = torch.tensor([[_group_scale(xd[r, c:c + BLOCK].tolist(), top) for c in range(0, k, BLOCK)]
-                               for r in range(m)], dtype=torch.float64)
+        scales = torch.tensor(
+            [
+                [_group_scale(xd[r, c : c + BLOCK].tolist(), top) for c in range(0, k, BLOCK)]
+                for r in range(m)
+            ],
+            dtype=torch.float64,
+        )
     per_element = torch.empty_like(xd)
     grid = _scale_grid(scales)
     for r in range(m):
         for c0 in range(0, k, BLOCK):
             s = _scale_at(grid, r, c0, m, k)
-            per_element[r, c0:c0 + BLOCK] = (xd[r, c0:c0 + BLOCK] / s).clamp(-top, top)
+            per_element[r, c0 : c0 + BLOCK] = (xd[r, c0 : c0 + BLOCK] / s).clamp(-top, top)
     return per_element, scales
 
 
@@ -74,7 +80,7 @@ def dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     out = q.double()
     for c0 in range(0, cols, BLOCK):
         per_row = torch.tensor([_scale_at(grid, r, c0, rows, cols) for r in range(rows)], dtype=torch.float64)
-        out[:, c0:c0 + BLOCK] *= per_row[:, None]
+        out[:, c0 : c0 + BLOCK] *= per_row[:, None]
     return out
 
 
@@ -85,20 +91,37 @@ def _gemm(a_real: torch.Tensor, b_real: torch.Tensor, bias: torch.Tensor | None)
     return out if bias is None else out + bias.double()
 
 
-def fp8_gemm(a: torch.Tensor, b: torch.Tensor, a_scale: torch.Tensor, b_scale: torch.Tensor,
-             out_dtype: torch.dtype, bias: torch.Tensor | None = None) -> torch.Tensor:
+def fp8_gemm(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: torch.Tensor,
+    b_scale: torch.Tensor,
+    out_dtype: torch.dtype,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     return _gemm(dequantize(a, a_scale), dequantize(b, b_scale), bias)
 
 
-def int8_gemm(a: torch.Tensor, b: torch.Tensor, a_scale: torch.Tensor, b_scale: torch.Tensor,
-              out_dtype: torch.dtype, bias: torch.Tensor | None = None) -> torch.Tensor:
+def int8_gemm(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: torch.Tensor,
+    b_scale: torch.Tensor,
+    out_dtype: torch.dtype,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     acc = _gemm(a.double(), b.double(), None)  # exact: integers far below 2^53
     out = acc * a_scale.double() * b_scale.double().T
     return out if bias is None else out + bias.double()
 
 
-def w4_weight(x_cols: int, qweight: torch.Tensor, scales: torch.Tensor, qzeros: torch.Tensor | None,
-              g_idx: torch.Tensor | None) -> torch.Tensor:
+def w4_weight(
+    x_cols: int,
+    qweight: torch.Tensor,
+    scales: torch.Tensor,
+    qzeros: torch.Tensor | None,
+    g_idx: torch.Tensor | None,
+) -> torch.Tensor:
     """Float64 [N, K] weight of a GPTQ (v1) or AWQ checkpoint, from the documented bit layouts."""
     k = x_cols
     awq = qweight.shape[0] == k
@@ -117,9 +140,14 @@ def w4_weight(x_cols: int, qweight: torch.Tensor, scales: torch.Tensor, qzeros: 
     return w
 
 
-def w4a16_gemm(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
-               qzeros: torch.Tensor | None = None, g_idx: torch.Tensor | None = None,
-               bias: torch.Tensor | None = None) -> torch.Tensor:
+def w4a16_gemm(
+    x: torch.Tensor,
+    qweight: torch.Tensor,
+    scales: torch.Tensor,
+    qzeros: torch.Tensor | None = None,
+    g_idx: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     return _gemm(x.double(), w4_weight(x.shape[1], qweight, scales, qzeros, g_idx), bias)
 
 

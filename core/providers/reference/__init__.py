@@ -53,8 +53,14 @@ def kernel_name(op: str) -> str:
 @hookimpl
 def anyaccel_kernels() -> list[Kernel]:
     return [
-        Kernel(op=op, name=kernel_name(op), target=f"{__name__}.{target}", platforms=frozenset({ANY}),
-               verified="oracle", factory=op in FACTORY_OPS,
-               supports=_reads_layout if op in FACTORY_OPS else None)
+        Kernel(
+            op=op,
+            name=kernel_name(op),
+            target=f"{__name__}.{target}",
+            platforms=frozenset({ANY}),
+            verified="oracle",
+            factory=op in FACTORY_OPS,
+            supports=_reads_layout if op in FACTORY_OPS else None,
+        )
         for op, target in TARGETS.items()
     ]

@@ -43,8 +43,9 @@ def _group_amax(x: torch.Tensor, granularity: str) -> torch.Tensor:
     return padded.abs().reshape(m, -1, BLOCK).amax(dim=2)
 
 
-def quantize_fp8(x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str,
-                 scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_fp8(
+    x: torch.Tensor, fp8_dtype: torch.dtype, granularity: str, scale: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     xf = x.float()
     if scale is None:
         scale = _group_amax(xf, granularity).clamp_min(1e-12) / fp8_max(fp8_dtype)
@@ -64,22 +65,39 @@ def _finish(acc: torch.Tensor, bias: torch.Tensor | None, out_dtype: torch.dtype
     return (acc if bias is None else acc + bias.float()).to(out_dtype)
 
 
-def fp8_gemm(a: torch.Tensor, b: torch.Tensor, a_scale: torch.Tensor, b_scale: torch.Tensor,
-             out_dtype: torch.dtype, bias: torch.Tensor | None = None) -> torch.Tensor:
+def fp8_gemm(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: torch.Tensor,
+    b_scale: torch.Tensor,
+    out_dtype: torch.dtype,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     a_real = a.float() * expand_scale(a_scale, *a.shape)
     b_real = b.float() * expand_scale(b_scale, *b.shape)
     return _finish(a_real @ b_real.T, bias, out_dtype)
 
 
-def int8_gemm(a: torch.Tensor, b: torch.Tensor, a_scale: torch.Tensor, b_scale: torch.Tensor,
-              out_dtype: torch.dtype, bias: torch.Tensor | None = None) -> torch.Tensor:
+def int8_gemm(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: torch.Tensor,
+    b_scale: torch.Tensor,
+    out_dtype: torch.dtype,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     # |products| <= 127^2, so float64 holds every int32-range sum exactly: this IS the int32 accumulation
     acc = (a.double() @ b.double().T).float()
     return _finish(acc * a_scale.float() * b_scale.float().T, bias, out_dtype)
 
 
-def dequantize_w4(qweight: torch.Tensor, scales: torch.Tensor, qzeros: torch.Tensor | None,
-                  g_idx: torch.Tensor | None, k: int) -> torch.Tensor:
+def dequantize_w4(
+    qweight: torch.Tensor,
+    scales: torch.Tensor,
+    qzeros: torch.Tensor | None,
+    g_idx: torch.Tensor | None,
+    k: int,
+) -> torch.Tensor:
     """GPTQ or AWQ tensors -> float32 weight [N, K]. The format is told by the shape: AWQ's qweight has K
     rows, GPTQ's K/8."""
     awq = qweight.shape[0] == k
@@ -90,8 +108,13 @@ def dequantize_w4(qweight: torch.Tensor, scales: torch.Tensor, qzeros: torch.Ten
     return (q.float() - zero) * scales[groups].T.float()
 
 
-def w4a16_gemm(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
-               qzeros: torch.Tensor | None = None, g_idx: torch.Tensor | None = None,
-               bias: torch.Tensor | None = None) -> torch.Tensor:
+def w4a16_gemm(
+    x: torch.Tensor,
+    qweight: torch.Tensor,
+    scales: torch.Tensor,
+    qzeros: torch.Tensor | None = None,
+    g_idx: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     w = dequantize_w4(qweight, scales, qzeros, g_idx, x.shape[1])
     return _finish(x.float() @ w.T, bias, x.dtype)

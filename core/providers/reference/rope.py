@@ -18,7 +18,8 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, is_neox: bool
     return torch.cat((rotated.to(x.dtype), x[..., rot:]), dim=-1)
 
 
-def apply(q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, cos_sin_cache: torch.Tensor,
-          is_neox: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def apply(
+    q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, cos_sin_cache: torch.Tensor, is_neox: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     cos, sin = cos_sin_cache[positions].unsqueeze(1).chunk(2, dim=-1)
     return _rotate(q, cos, sin, is_neox), _rotate(k, cos, sin, is_neox)

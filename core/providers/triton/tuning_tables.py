@@ -112,7 +112,7 @@ _FUSED_MOE = {
     },
 }
 
-TABLES: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+TABLES: dict[str, dict[str, Any]] = {
     "triton.rms_norm": _ROW_KERNEL,
     "triton.add_rms_norm": _ROW_KERNEL,
     "triton.rope": _TOKEN_KERNEL,

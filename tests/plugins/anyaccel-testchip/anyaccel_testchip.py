@@ -19,6 +19,7 @@ import os
 
 import torch
 import torch.nn.functional as F
+
 from anyaccel.hookspecs import hookimpl
 from anyaccel.platforms.base import CapabilityRange, Platform, PlatformFamily, ranked_table
 from anyaccel.registry import Kernel
@@ -77,8 +78,19 @@ def prepare_up_gate(spec, weights: dict) -> dict:
     return weights | {"w13": torch.cat((up, gate), dim=1).contiguous()}
 
 
-def experts_up_gate(hidden, w13, w2, topk_weights, topk_ids, activation="silu", expert_map=None,
-                    w13_scale=None, w2_scale=None, w13_zeros=None, w2_zeros=None):
+def experts_up_gate(
+    hidden,
+    w13,
+    w2,
+    topk_weights,
+    topk_ids,
+    activation="silu",
+    expert_map=None,
+    w13_scale=None,
+    w2_scale=None,
+    w13_zeros=None,
+    w2_zeros=None,
+):
     act = F.silu if activation == "silu" else F.gelu
     ids = topk_ids.long() if expert_map is None else expert_map[topk_ids.long()].long()
     out = torch.zeros(hidden.shape, dtype=torch.float32)

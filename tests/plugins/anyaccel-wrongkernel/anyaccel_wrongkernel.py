@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import torch
+
 from anyaccel.hookspecs import hookimpl
 from anyaccel.registry import Kernel
 
