@@ -49,6 +49,14 @@ class Case:
     def tol(self, name: str) -> Tolerance:
         return self.tolerance.get(name) or self.tolerance["*"]
 
+    def compare_outputs(
+        self, got: dict[str, Any], want: dict[str, Any]
+    ) -> dict[str, tuple[bool, float, float]]:
+        """{output name: (within tolerance, max abs err, max rel err)}, by the case's own rule if any."""
+        from .compare import compare_all
+
+        return self.compare(got, want) if self.compare else compare_all(got, want, self.tol)
+
 
 def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)

@@ -47,8 +47,8 @@ from anyaccel.plugins import describe_exception
 from anyaccel.registry import Kernel
 
 from .case import Case, Inputs
-from .compare import compare_all, outputs
-from .runner import CaseResult
+from .compare import outputs
+from .runner import CaseResult, verdict
 
 CASE_TIMEOUT_S = 60.0  # one case, including every collective it runs
 START_TIMEOUT_S = 180.0  # spawning the ranks: each imports torch and builds its anyaccel context
@@ -284,13 +284,6 @@ def run_distributed_case(kernel: Kernel, case: Case, timeout_s: float = CASE_TIM
     for rank, ((_, body), (args, kwargs)) in enumerate(zip(replies, per_rank, strict=True)):
         got = torch.load(io.BytesIO(body), weights_only=True)
         want = outputs(opdef, args, kwargs, expected[rank])
-        by_name = (case.compare or (lambda g, w: compare_all(g, w, case.tol)))(got, want)
-        compared.update({f"{name}@rank{rank}": verdict for name, verdict in by_name.items()})
-    ok = all(c[0] for c in compared.values())
-    worst_abs = max((c[1] for c in compared.values()), default=0.0)
-    worst_rel = max((c[2] for c in compared.values()), default=0.0)
-    bad = [n for n, c in compared.items() if not c[0]]
-    detail = (
-        "" if ok else f"{', '.join(bad)} out of tolerance (max abs {worst_abs:.3g}, max rel {worst_rel:.3g})"
-    )
-    return CaseResult(case.id, "passed" if ok else "failed", worst_abs, worst_rel, detail)
+        by_name = case.compare_outputs(got, want)
+        compared.update({f"{name}@rank{rank}": result for name, result in by_name.items()})
+    return verdict(case.id, compared)

@@ -18,7 +18,7 @@ from anyaccel.registry import Kernel
 
 from .case import Case
 from .cases import cases_for
-from .compare import compare_all, outputs
+from .compare import outputs
 
 
 @dataclass
@@ -28,6 +28,18 @@ class CaseResult:
     max_abs_err: float = 0.0
     max_rel_err: float = 0.0
     detail: str = ""
+
+
+def verdict(case_id: str, compared: dict[str, tuple[bool, float, float]]) -> CaseResult:
+    """A case's result from its per-output comparisons {name: (ok, max abs err, max rel err)}."""
+    ok = all(c[0] for c in compared.values())
+    worst_abs = max((c[1] for c in compared.values()), default=0.0)
+    worst_rel = max((c[2] for c in compared.values()), default=0.0)
+    bad = [n for n, c in compared.items() if not c[0]]
+    detail = (
+        "" if ok else f"{', '.join(bad)} out of tolerance (max abs {worst_abs:.3g}, max rel {worst_rel:.3g})"
+    )
+    return CaseResult(case_id, "passed" if ok else "failed", worst_abs, worst_rel, detail)
 
 
 @dataclass
@@ -113,15 +125,7 @@ def run_case(
         got = outputs(opdef, dargs, dkwargs, fns[case.spec](*dargs, **dkwargs))
     except Exception as exc:
         return CaseResult(case.id, "failed", detail=f"raised {type(exc).__name__}: {str(exc)[:200]}")
-    compared = (case.compare or (lambda g, w: compare_all(g, w, case.tol)))(got, want)
-    ok = all(c[0] for c in compared.values())
-    worst_abs = max((c[1] for c in compared.values()), default=0.0)
-    worst_rel = max((c[2] for c in compared.values()), default=0.0)
-    bad = [n for n, c in compared.items() if not c[0]]
-    detail = (
-        "" if ok else f"{', '.join(bad)} out of tolerance (max abs {worst_abs:.3g}, max rel {worst_rel:.3g})"
-    )
-    return CaseResult(case.id, "passed" if ok else "failed", worst_abs, worst_rel, detail)
+    return verdict(case.id, case.compare_outputs(got, want))
 
 
 def kernels_to_check(op: str | None, provider: str | None, platform: Platform) -> list[tuple[Kernel, str]]:

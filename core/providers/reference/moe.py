@@ -1,8 +1,10 @@
 """Torch reference for moe.* (contracts in anyaccel.ops.moe).
 
-experts() groups the (token, expert) pairs by local expert with one sort and runs each expert once on its
-tokens, so the Python loop is over experts (at most E iterations), never over tokens. Everything after the
-inputs is float32; the output is rounded once.
+experts() groups the (token, expert) pairs by local expert with one sort and one host sync (the per-expert
+counts), gathers their rows once and runs each expert with tokens once on its contiguous slice, so the Python
+loop is over experts (at most E iterations), never over tokens. The weighted outputs are scattered back to
+their (token, slot) and the slots summed in one reduction. Everything after the inputs is float32; the output
+is rounded once.
 """
 
 from __future__ import annotations
@@ -57,24 +59,27 @@ def experts(hidden: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, topk_weig
             topk_ids: torch.Tensor, activation: str = "silu", expert_map: torch.Tensor | None = None,
             w13_scale: torch.Tensor | None = None, w2_scale: torch.Tensor | None = None,
             w13_zeros: torch.Tensor | None = None, w2_zeros: torch.Tensor | None = None) -> torch.Tensor:
-    k = topk_ids.shape[1]
+    t, k = topk_ids.shape
     local = topk_ids.long().flatten()
     if expert_map is not None:
         local = expert_map.long()[local]  # -1: the expert lives on another rank
     order = local.argsort(stable=True)
-    counts = torch.bincount(local + 1, minlength=w13.shape[0] + 1).tolist()  # slot 0 counts remote pairs
+    # the one host sync; slot 0 counts remote pairs
+    counts = torch.bincount(local + 1, minlength=w13.shape[0] + 1).tolist()
+    pairs = order[counts[0]:]  # this rank's (token, slot) pairs, grouped by expert
     act = F.silu if activation == "silu" else F.gelu
-    x = hidden.float()
-    pair_weights = topk_weights.float().flatten()
-    out = torch.zeros_like(x)
-    start = counts[0]
+    rows = hidden.float()[pairs // k]
+    ys = rows.new_empty(rows.shape)
+    start = 0
     for e, count in enumerate(counts[1:]):
         if count == 0:
             continue
-        pairs = order[start:start + count]
-        start += count
-        tokens = pairs // k
-        gate, up = (x[tokens] @ _dequantized(w13, e, w13_scale, w13_zeros).T).chunk(2, dim=-1)
-        y = (act(gate) * up) @ _dequantized(w2, e, w2_scale, w2_zeros).T
-        out.index_add_(0, tokens, y * pair_weights[pairs, None])
-    return out.to(hidden.dtype)
+        end = start + count
+        gate, up = (rows[start:end] @ _dequantized(w13, e, w13_scale, w13_zeros).T).chunk(2, dim=-1)
+        torch.mm(act(gate) * up, _dequantized(w2, e, w2_scale, w2_zeros).T, out=ys[start:end])
+        start = end
+    # each pair's weighted output back to its (token, slot), then the k slots of a token summed: one scatter
+    # and one reduction instead of an accumulation per expert
+    per_slot = rows.new_zeros(t * k, rows.shape[1])
+    per_slot[pairs] = ys * topk_weights.float().flatten()[pairs, None]
+    return per_slot.view(t, k, -1).sum(dim=1).to(hidden.dtype)
