@@ -33,13 +33,13 @@ test: install lint
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check core platforms models plugins tests
-	$(VENV)/bin/ruff format --check core platforms models plugins tests
+	$(VENV)/bin/ruff check core platforms models plugins tests ci
+	$(VENV)/bin/ruff format --check core platforms models plugins tests ci
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff format core platforms models plugins tests
-	$(VENV)/bin/ruff check --fix core platforms models plugins tests
+	$(VENV)/bin/ruff format core platforms models plugins tests ci
+	$(VENV)/bin/ruff check --fix core platforms models plugins tests ci
 
 clean:
 	rm -rf $(VENV) build *.egg-info
