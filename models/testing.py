@@ -179,8 +179,10 @@ def fp8_block_checkpoint(
         q, scale = quantize_fp8_block(_spread_tiles(t, gen))
         quantized[name], quantized[name + "_scale_inv"] = q, scale
         dense[name] = dequantize_fp8_block(q, scale).to(t.dtype)
-    for path, weights, extra in ((fp8_dir, quantized, {"quantization_config": FP8_BLOCK_CONFIG}),
-                                 (dequantized_dir, dense, {})):
+    for path, weights, extra in (
+        (fp8_dir, quantized, {"quantization_config": FP8_BLOCK_CONFIG}),
+        (dequantized_dir, dense, {}),
+    ):
         path.mkdir(parents=True, exist_ok=True)
         save_file(weights, path / "model.safetensors", metadata={"format": "pt"})
         (path / "config.json").write_text(json.dumps({**config, **extra}, indent=2))

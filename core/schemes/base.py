@@ -71,9 +71,12 @@ class Scheme:
     def __init__(self, config: Mapping[str, Any], platform: Platform | None = None) -> None:
         self.config = dict(config)
         self.platform = platform or anyaccel.get_platform()
+        self.resolutions: list[anyaccel.Resolution] = []  # what this scheme bound, for kernel tables
 
     def bind(self, op: str, spec: Any) -> Callable[..., Any]:
-        return anyaccel.bind(op, spec, self.platform)
+        resolution = anyaccel.resolve(op, spec, self.platform)
+        self.resolutions.append(resolution)
+        return resolution.fn
 
     def bind_weights(
         self, layer: Module, op: str, spec: Any, params: Mapping[str, str]
@@ -81,6 +84,7 @@ class Scheme:
         """Bind `op` and convert, once, the layer's load-time constants into the layout the selected kernel
         reads (its prepare hook). params maps the op's weight arguments to the layer's parameter names."""
         resolution = anyaccel.resolve(op, spec, self.platform)
+        self.resolutions.append(resolution)
         prepared = resolution.prepare_weights({arg: tensor(layer, name) for arg, name in params.items()})
         for arg, name in params.items():
             if prepared[arg] is not tensor(layer, name):

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-import anyaccel
 from anyaccel.ops.moe import TopKSpec
 from anyaccel.schemes import moe_scheme
 
 from ..parallel import SINGLE, Parallel
 from .linear import QuantConfig
-from .ops import bind, record
+from .ops import bind
 from .weights import Span, WeightSlot, expert_layout, layout_slot, parent, scheme_params, whole
 
 
@@ -109,10 +108,9 @@ class FusedMoE(nn.Module):
         )
 
     def process_weights_after_loading(self) -> None:
-        """The scheme converts its weights once for the moe.experts kernel it binds (shown in the kernel
-        table: the resolution is cached, so recording it here costs nothing)."""
+        """The scheme converts its weights once for the moe.experts kernel it binds (its resolutions feed
+        the kernel table)."""
         self.scheme.process_weights_after_loading(self)
-        record(self, anyaccel.resolve("moe.experts", self.scheme.spec))
 
     def forward(self, hidden: torch.Tensor, router_logits: torch.Tensor) -> torch.Tensor:
         r = self.routing

@@ -27,7 +27,8 @@ def resolutions(model: nn.Module) -> Iterator[anyaccel.Resolution]:
     """Every resolution the model's layers made, once per distinct (op, kernel, spec)."""
     seen = set()
     for module in model.modules():
-        for res in vars(module).get("resolutions", ()):
+        scheme = vars(module).get("scheme")
+        for res in (*vars(module).get("resolutions", ()), *getattr(scheme, "resolutions", ())):
             key = (res.op, res.selected.name if res.selected else None, res.spec)
             if key not in seen:
                 seen.add(key)

@@ -24,9 +24,18 @@ from anyaccel.platforms.base import Platform
 QUERY_TILE = 1024  # prefill query rows scored at once: a [Hq, 1024, L] fp32 score tile
 
 
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tensor, kv_len: torch.Tensor,
-            scale: float, causal: bool, window: int, softcap: float,
-            sinks: torch.Tensor | None) -> torch.Tensor:
+def _attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    q_pos: torch.Tensor,
+    kv_len: torch.Tensor,
+    scale: float,
+    causal: bool,
+    window: int,
+    softcap: float,
+    sinks: torch.Tensor | None,
+) -> torch.Tensor:
     """q [B, M, Hq, D], k/v [B, L, Hkv, D] (fp32); q_pos [B, M] absolute query positions; kv_len [B] keys
     that exist (position j of row b is a key iff j < kv_len[b]). Returns [B, M, Hq, D] fp32; a row that
     sees no key returns zeros."""
@@ -65,8 +74,9 @@ def _dequant(x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
     return x.float() * scale if scale is not None else x.float()
 
 
-def _gather_pages(cache: torch.Tensor, block_tables: torch.Tensor, num_blocks: int,
-                  scale: torch.Tensor | None) -> torch.Tensor:
+def _gather_pages(
+    cache: torch.Tensor, block_tables: torch.Tensor, num_blocks: int, scale: torch.Tensor | None
+) -> torch.Tensor:
     """[B, num_blocks * block_size, Hkv, D] fp32: the first num_blocks pages of each sequence, in order.
     Table entries past a sequence's last page may be anything (-1): they are read as page 0 and masked."""
     table = block_tables[:, :num_blocks].long()
@@ -80,29 +90,62 @@ def _pages_for(length: int, block_size: int, max_blocks: int) -> int:
 
 
 def _decode_for(layout: str) -> Callable[..., torch.Tensor]:
-    def decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_tables: torch.Tensor,
-               seq_lens: torch.Tensor, max_seq_len: int, scale: float, sliding_window: int = -1,
-               softcap: float = 0.0, sinks: torch.Tensor | None = None, k_scale: torch.Tensor | None = None,
-               v_scale: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(
+        q: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        block_tables: torch.Tensor,
+        seq_lens: torch.Tensor,
+        max_seq_len: int,
+        scale: float,
+        sliding_window: int = -1,
+        softcap: float = 0.0,
+        sinks: torch.Tensor | None = None,
+        k_scale: torch.Tensor | None = None,
+        v_scale: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         kc, vc = as_nhd(k_cache, layout), as_nhd(v_cache, layout)
         n = _pages_for(max_seq_len, kc.shape[1], block_tables.shape[1])
         k = _gather_pages(kc, block_tables, n, k_scale)
         v = _gather_pages(vc, block_tables, n, v_scale)
         lens = seq_lens.long()
-        out = _attend(q.float().unsqueeze(1), k, v, (lens - 1).unsqueeze(1), lens, scale, True,
-                      sliding_window, softcap, sinks)
+        out = _attend(
+            q.float().unsqueeze(1),
+            k,
+            v,
+            (lens - 1).unsqueeze(1),
+            lens,
+            scale,
+            True,
+            sliding_window,
+            softcap,
+            sinks,
+        )
         return out.squeeze(1).to(q.dtype)
 
     return decode
 
 
 def _prefill_for(layout: str) -> Callable[..., torch.Tensor]:
-    def prefill(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor,
-                v_cache: torch.Tensor, block_tables: torch.Tensor, cu_seqlens_q: torch.Tensor,
-                seq_lens: torch.Tensor,
-                max_seqlen_q: int, max_seq_len: int, scale: float, causal: bool = True,
-                sliding_window: int = -1, softcap: float = 0.0, sinks: torch.Tensor | None = None,
-                k_scale: torch.Tensor | None = None, v_scale: torch.Tensor | None = None) -> torch.Tensor:
+    def prefill(
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        block_tables: torch.Tensor,
+        cu_seqlens_q: torch.Tensor,
+        seq_lens: torch.Tensor,
+        max_seqlen_q: int,
+        max_seq_len: int,
+        scale: float,
+        causal: bool = True,
+        sliding_window: int = -1,
+        softcap: float = 0.0,
+        sinks: torch.Tensor | None = None,
+        k_scale: torch.Tensor | None = None,
+        v_scale: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         kc, vc = as_nhd(k_cache, layout), as_nhd(v_cache, layout)
         out = torch.empty_like(q)
         bounds = cu_seqlens_q.tolist()
@@ -112,7 +155,7 @@ def _prefill_for(layout: str) -> Callable[..., torch.Tensor]:
             keys, values = k[start:end].float(), v[start:end].float()
             if cached > 0:
                 n = _pages_for(cached, kc.shape[1], block_tables.shape[1])
-                table = block_tables[b:b + 1]
+                table = block_tables[b : b + 1]
                 keys = torch.cat((_gather_pages(kc, table, n, k_scale)[0, :cached], keys))
                 values = torch.cat((_gather_pages(vc, table, n, v_scale)[0, :cached], values))
             for lo in range(start, end, QUERY_TILE):
@@ -123,9 +166,18 @@ def _prefill_for(layout: str) -> Callable[..., torch.Tensor]:
                 k_lo = max(0, first - sliding_window + 1) if sliding_window > 0 else 0
                 pos = torch.arange(first - k_lo, last - k_lo, device=q.device).unsqueeze(0)
                 length = torch.tensor([k_hi - k_lo], device=q.device)
-                tile = _attend(q[lo:hi].float().unsqueeze(0), keys[k_lo:k_hi].unsqueeze(0),
-                               values[k_lo:k_hi].unsqueeze(0), pos, length, scale, causal, sliding_window,
-                               softcap, sinks)
+                tile = _attend(
+                    q[lo:hi].float().unsqueeze(0),
+                    keys[k_lo:k_hi].unsqueeze(0),
+                    values[k_lo:k_hi].unsqueeze(0),
+                    pos,
+                    length,
+                    scale,
+                    causal,
+                    sliding_window,
+                    softcap,
+                    sinks,
+                )
                 out[lo:hi] = tile[0].to(q.dtype)
         return out
 
@@ -141,9 +193,15 @@ def _quantize(x: torch.Tensor, scale: torch.Tensor | None, dtype: torch.dtype) -
 
 
 def _write_kv_for(layout: str) -> Callable[..., None]:
-    def write_kv(k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-                 slot_mapping: torch.Tensor, k_scale: torch.Tensor | None = None,
-                 v_scale: torch.Tensor | None = None) -> None:
+    def write_kv(
+        k: torch.Tensor,
+        v: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        slot_mapping: torch.Tensor,
+        k_scale: torch.Tensor | None = None,
+        v_scale: torch.Tensor | None = None,
+    ) -> None:
         keep = slot_mapping >= 0
         slots = slot_mapping[keep]
         for src, cache_, scale in ((k, k_cache, k_scale), (v, v_cache, v_scale)):

@@ -17,9 +17,16 @@ from anyaccel.schemes.packing import unpack_rows
 from .quant import expand_scale
 
 
-def topk(router_logits: torch.Tensor, top_k: int, scoring: str = "softmax", renormalize: bool = True,
-         n_group: int = 1, topk_group: int = 1, correction_bias: torch.Tensor | None = None,
-         routed_scaling_factor: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def topk(
+    router_logits: torch.Tensor,
+    top_k: int,
+    scoring: str = "softmax",
+    renormalize: bool = True,
+    n_group: int = 1,
+    topk_group: int = 1,
+    correction_bias: torch.Tensor | None = None,
+    routed_scaling_factor: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     logits = router_logits.float()
     scores = logits.softmax(dim=-1) if scoring == "softmax" else logits.sigmoid()
     choice = scores if correction_bias is None else scores + correction_bias.float()
@@ -42,8 +49,9 @@ def _keep_best_groups(choice: torch.Tensor, n_group: int, topk_group: int, sum_t
     return grouped.masked_fill(~keep.unsqueeze(-1), float("-inf")).view(t, e)
 
 
-def _dequantized(w: torch.Tensor, e: int, scale: torch.Tensor | None,
-                 zeros: torch.Tensor | None) -> torch.Tensor:
+def _dequantized(
+    w: torch.Tensor, e: int, scale: torch.Tensor | None, zeros: torch.Tensor | None
+) -> torch.Tensor:
     """Expert e of a stacked weight as float32 [N, K], for every quantization mode of the contract."""
     if scale is None:
         return w[e].float()
@@ -55,10 +63,19 @@ def _dequantized(w: torch.Tensor, e: int, scale: torch.Tensor | None,
     return w[e].float() * expand_scale(scale[e], *w[e].shape)  # fp8: [E] or [E, N/128, K/128] multipliers
 
 
-def experts(hidden: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, topk_weights: torch.Tensor,
-            topk_ids: torch.Tensor, activation: str = "silu", expert_map: torch.Tensor | None = None,
-            w13_scale: torch.Tensor | None = None, w2_scale: torch.Tensor | None = None,
-            w13_zeros: torch.Tensor | None = None, w2_zeros: torch.Tensor | None = None) -> torch.Tensor:
+def experts(
+    hidden: torch.Tensor,
+    w13: torch.Tensor,
+    w2: torch.Tensor,
+    topk_weights: torch.Tensor,
+    topk_ids: torch.Tensor,
+    activation: str = "silu",
+    expert_map: torch.Tensor | None = None,
+    w13_scale: torch.Tensor | None = None,
+    w2_scale: torch.Tensor | None = None,
+    w13_zeros: torch.Tensor | None = None,
+    w2_zeros: torch.Tensor | None = None,
+) -> torch.Tensor:
     t, k = topk_ids.shape
     local = topk_ids.long().flatten()
     if expert_map is not None:
@@ -66,7 +83,7 @@ def experts(hidden: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, topk_weig
     order = local.argsort(stable=True)
     # the one host sync; slot 0 counts remote pairs
     counts = torch.bincount(local + 1, minlength=w13.shape[0] + 1).tolist()
-    pairs = order[counts[0]:]  # this rank's (token, slot) pairs, grouped by expert
+    pairs = order[counts[0] :]  # this rank's (token, slot) pairs, grouped by expert
     act = F.silu if activation == "silu" else F.gelu
     rows = hidden.float()[pairs // k]
     ys = rows.new_empty(rows.shape)
