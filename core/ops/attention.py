@@ -170,7 +170,7 @@ class AttentionMetadata:
     """Built once per forward from the batch; every layer's attention reads it. Prefill tokens come first.
 
     The fields are the arguments the ops take; `plans` holds what the bound kernels' planners prepared from
-    them (keyed by kernel name): FlashInfer's planned wrappers, host lists of lengths for torch_npu, masks.
+    them (keyed by kernel name): FlashInfer's planned wrappers, host lists of lengths for Ascend, masks.
     """
 
     num_prefill_tokens: int

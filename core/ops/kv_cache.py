@@ -50,10 +50,10 @@ def _hnd(n: int, b: int, h: int, d: int) -> tuple[int, ...]:
     return (n, h, b, d)
 
 
-# [num_blocks, block_size, Hkv, D]: vLLM/FlashAttention(-4) pages, FlashInfer and AITER "NHD"; torch_npu's
+# [num_blocks, block_size, Hkv, D]: vLLM/FlashAttention(-4) pages, FlashInfer and AITER "NHD"; Ascend's
 # BnBsH [num_blocks, block_size, Hkv * D] is a free view of it.
 NHD = KVLayout("NHD", _nhd, _nhd)
-# [num_blocks, Hkv, block_size, D]: FlashInfer and AITER "HND", trtllm-gen (Blackwell), torch_npu's BnNBsD.
+# [num_blocks, Hkv, block_size, D]: FlashInfer and AITER "HND", trtllm-gen (Blackwell), Ascend's BnNBsD.
 HND = KVLayout("HND", _hnd, _hnd)
 
 # Built-in layouts that have a zero-copy [num_blocks, block_size, Hkv, D] view (see as_nhd).
