@@ -105,7 +105,8 @@ def _transformers(model_dir: str, batch: int, input_len: int, output_len: int, d
     from .engine.model_runner import platform_device
 
     device = platform_device()
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
+    model.to(device=device)
     ids = torch.tensor(_prompts(batch, input_len, model.config.vocab_size), device=device)
     kwargs = dict(do_sample=False, pad_token_id=0, eos_token_id=None)
     with torch.inference_mode():

@@ -8,12 +8,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
 DEMO_NAME = "demo-qwen3-moe"
 DEMO_SEED = 0
-DEMO_CONFIG = dict(
+DEMO_CONFIG: dict[str, Any] = dict(
     vocab_size=384,
     hidden_size=512,
     intermediate_size=1024,

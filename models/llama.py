@@ -61,7 +61,7 @@ class LlamaAttention(nn.Module):
         q, k, v = self.qkv_proj(hidden).split(self.sizes, dim=-1)
         q = q.view(t, self.heads, self.head_dim)
         k = k.view(t, self.kv_heads, self.head_dim)
-        if self.q_norm is not None:
+        if self.q_norm is not None and self.k_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
         q, k = self.rotary_emb(positions, q, k)
         out = self.attn(q, k, v.view(t, self.kv_heads, self.head_dim), meta)

@@ -100,8 +100,9 @@ def load_weights(model: nn.Module, model_dir: Path | str, *, progress: bool = Tr
                 bar.update(1)
     bar.close()
     for module in model.modules():
-        if hasattr(module, "process_weights_after_loading"):
-            module.process_weights_after_loading()
+        process = getattr(module, "process_weights_after_loading", None)
+        if callable(process):
+            process()
 
 
 def _load_one(file: Path, f, slot: WeightSlot) -> None:

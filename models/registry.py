@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 import torch
-from torch import nn
 
 from .config import ModelConfig
+from .decoder import CausalLM
 from .layers.attention import CacheConfig
 from .parallel import Parallel
 
@@ -27,7 +28,11 @@ def supported_architectures() -> list[str]:
     return sorted(ARCHITECTURES)
 
 
-def model_class(config: ModelConfig) -> type[nn.Module]:
+# an architecture class: cls(config, parallel, dtype, cache) -> model
+Architecture = Callable[[ModelConfig, Parallel, torch.dtype, CacheConfig], CausalLM]
+
+
+def model_class(config: ModelConfig) -> Architecture:
     arch = config.architecture
     target = ARCHITECTURES.get(arch)
     if target is None:
@@ -41,7 +46,7 @@ def model_class(config: ModelConfig) -> type[nn.Module]:
 
 def build_model(
     config: ModelConfig, parallel: Parallel, dtype: torch.dtype, cache: CacheConfig, device: torch.device
-) -> nn.Module:
+) -> CausalLM:
     """The model for config.json's architecture, with uninitialised weights on `device`."""
     cls = model_class(config)
     with torch.device(device):

@@ -52,9 +52,9 @@ class BlockManager:
             tokens = seq.block_tokens(i)
             full = len(tokens) == self.block_size and (i + 1) * self.block_size < len(seq)
             block_id = self.by_hash.get(hash((prefix_hash, tuple(tokens)))) if full and hit else None
-            cached = block_id is not None and self.blocks[block_id].token_ids == tokens
-            if cached:
-                block = self.blocks[block_id]
+            found = self.blocks[block_id] if block_id is not None else None
+            if found is not None and found.token_ids == tokens:
+                block = found
                 if block.ref_count == 0:
                     self.free.remove(block.id)
                 block.ref_count += 1

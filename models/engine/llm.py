@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import abc
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,7 @@ class LLM:
 
     def generate(
         self,
-        prompts: list[str] | list[list[int]],
+        prompts: abc.Sequence[str | list[int]],
         params: SamplingParams | list[SamplingParams] | None = None,
     ) -> list[RequestOutput]:
         """One output per prompt, in order. A prompt is text (tokenized here) or a list of token ids; `params`

@@ -88,7 +88,11 @@ class ModelRunner:
     def prepare(self, prefill: list[Sequence], decode: list[Sequence]):
         """(input_ids [T], positions [T], metadata, indices [len(prefill) + len(decode)] of the rows whose
         logits are sampled)."""
-        ids, positions, slots, cu, last = [], [], [], [0], []
+        ids: list[int] = []
+        positions: list[int] = []
+        slots: list[int] = []
+        cu: list[int] = [0]
+        last: list[int] = []
         for seq in prefill:
             start = seq.num_cached_tokens
             ids += seq.token_ids[start:]

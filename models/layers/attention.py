@@ -86,7 +86,7 @@ class Attention(nn.Module):
     def allocate_cache(self, num_blocks: int, device: torch.device) -> int:
         """Allocates this layer's cache; returns its size in bytes."""
         s = self.spec
-        if self.k_scale is not None:
+        if self.k_scale is not None and self.v_scale is not None:
             self.k_scale, self.v_scale = self.k_scale.to(device), self.v_scale.to(device)
         self.k_cache, self.v_cache = layout(s.kv_layout).allocate(
             num_blocks, s.block_size, s.num_kv_heads, s.head_dim, s.cache_dtype, device

@@ -31,7 +31,8 @@ class SparseMoEBlock(nn.Module):
     ):
         super().__init__()
         self.parallel = parallel
-        self.gate = ReplicatedLinear(hidden_size, num_experts, dtype=router_dtype or dtype)
+        self.router_dtype = router_dtype or dtype
+        self.gate = ReplicatedLinear(hidden_size, num_experts, dtype=self.router_dtype)
         self.experts = FusedMoE(
             num_experts,
             hidden_size,
@@ -45,7 +46,7 @@ class SparseMoEBlock(nn.Module):
         self.shared_experts = shared_experts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.experts(x, self.gate(x.to(self.gate.weight.dtype)))
+        out = self.experts(x, self.gate(x.to(self.router_dtype)))
         if self.shared_experts is not None:
             out = out + self.shared_experts(x)
         return self.parallel.all_reduce(out)

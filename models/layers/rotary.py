@@ -50,10 +50,10 @@ def _yarn(dim: int, base: float, p: dict[str, Any], max_positions: int) -> tuple
     attention = p.get("attention_factor")
     if attention is None:
         mscale, mscale_all = p.get("mscale"), p.get("mscale_all_dim")
-        both = mscale and mscale_all
-        attention = (
-            _yarn_mscale(factor, mscale) / _yarn_mscale(factor, mscale_all) if both else _yarn_mscale(factor)
-        )
+        if mscale and mscale_all:
+            attention = _yarn_mscale(factor, mscale) / _yarn_mscale(factor, mscale_all)
+        else:
+            attention = _yarn_mscale(factor)
 
     def correction_dim(rotations: float) -> float:
         return dim * math.log(old_len / (rotations * 2 * math.pi)) / (2 * math.log(base))

@@ -6,7 +6,10 @@ when block_size == Hkv), so each binding gets the functions specialised for spec
 the cache through its zero-copy [num_blocks, block_size, Hkv, D] view.
 
 All scores, softmax and P@V are computed in fp32 and vectorised: decode over the whole batch at once,
-prefill one sequence at a time in tiles of query rows (bounded memory for long prompts).
+prefill one sequence at a time in tiles of query rows (bounded memory for long prompts). Keys and values are
+handled head-major, [Hkv, B, L, D]: one index_select gathers every sequence's pages and one copy puts just
+those pages into that layout; both products are then batched matmuls over (head, sequence) with no further
+copy of K or V.
 """
 
 from __future__ import annotations
@@ -36,20 +39,21 @@ def _attend(
     softcap: float,
     sinks: torch.Tensor | None,
 ) -> torch.Tensor:
-    """q [B, M, Hq, D], k/v [B, L, Hkv, D] (fp32); q_pos [B, M] absolute query positions; kv_len [B] keys
-    that exist (position j of row b is a key iff j < kv_len[b]). Returns [B, M, Hq, D] fp32; a row that
-    sees no key returns zeros."""
+    """q [B, M, Hq, D], k/v [Hkv, B, L, D] (fp32, head-major); q_pos [B, M] absolute query positions; kv_len
+    [B] keys that exist (position j of row b is a key iff j < kv_len[b]). Returns [B, M, Hq, D] fp32; a row
+    that sees no key returns zeros."""
     b, m, hq, d = q.shape
-    hkv = k.shape[2]
-    if k.shape[1] == 0:  # no sequence has a key (all decode rows padded)
+    hkv, length = k.shape[0], k.shape[2]
+    g = hq // hkv
+    if length == 0:  # no sequence has a key (all decode rows padded)
         return q.new_zeros(q.shape)
-    qg = q.view(b, m, hkv, hq // hkv, d)
-    s = torch.einsum("bmhgd,blhd->bhgml", qg, k) * scale
+    qh = q.view(b, m, hkv, g, d).permute(2, 0, 3, 1, 4).reshape(hkv, b, g * m, d)
+    s = (torch.matmul(qh, k.transpose(-1, -2)) * scale).view(hkv, b, g, m, length)
     if softcap > 0:
         s = softcap * torch.tanh(s / softcap)
-    j = torch.arange(k.shape[1], device=q.device)
-    qp = q_pos[:, None, None, :, None]
-    visible = j < kv_len[:, None, None, None, None]
+    j = torch.arange(length, device=q.device)
+    qp = q_pos[None, :, None, :, None]
+    visible = j < kv_len[None, :, None, None, None]
     if causal:
         visible = visible & (j <= qp)
     if window > 0:
@@ -57,17 +61,16 @@ def _attend(
     s = s.masked_fill(~visible, float("-inf"))
     row_max = s.amax(-1, keepdim=True)
     if sinks is not None:
-        sink = sinks.float().view(1, hkv, hq // hkv, 1, 1)
+        sink = sinks.float().view(hkv, 1, g, 1, 1)
         row_max = torch.maximum(row_max, sink)
     row_max = row_max.nan_to_num(0.0, neginf=0.0)  # rows with no key and no sink: keep exp() finite
     p = torch.exp(s - row_max)
     denom = p.sum(-1, keepdim=True)
     if sinks is not None:
         denom = denom + torch.exp(sink - row_max)
-    out = torch.einsum("bhgml,blhd->bmhgd", p, v)
-    den = denom.permute(0, 3, 1, 2, 4)  # [B, M, Hkv, G, 1]
-    out = torch.where(den > 0, out / den.clamp_min(torch.finfo(torch.float32).tiny), 0.0)
-    return out.reshape(b, m, hq, d)
+    out = torch.matmul(p.view(hkv, b, g * m, length), v).view(hkv, b, g, m, d)
+    out = torch.where(denom > 0, out / denom.clamp_min(torch.finfo(torch.float32).tiny), 0.0)
+    return out.permute(1, 3, 0, 2, 4).reshape(b, m, hq, d)
 
 
 def _dequant(x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
@@ -77,12 +80,17 @@ def _dequant(x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
 def _gather_pages(
     cache: torch.Tensor, block_tables: torch.Tensor, num_blocks: int, scale: torch.Tensor | None
 ) -> torch.Tensor:
-    """[B, num_blocks * block_size, Hkv, D] fp32: the first num_blocks pages of each sequence, in order.
-    Table entries past a sequence's last page may be anything (-1): they are read as page 0 and masked."""
+    """[Hkv, B, num_blocks * block_size, D] fp32: the first num_blocks pages of each sequence, in order, from
+    a [num_blocks, block_size, Hkv, D] cache view. Table entries past a sequence's last page may be anything
+    (-1): they are read as page 0 and masked."""
     table = block_tables[:, :num_blocks].long()
     table = table.where(table >= 0, 0).clamp_max(cache.shape[0] - 1)
-    pages = cache[table]  # [B, n, bs, Hkv, D]
-    return _dequant(pages.flatten(1, 2), scale)
+    b, n = table.shape
+    _, block_size, hkv, d = cache.shape
+    # whole pages first (index_select on a permuted view would copy the entire cache), then one small copy
+    # of just those pages into head-major order
+    pages = cache.index_select(0, table.flatten()).permute(2, 0, 1, 3)  # [Hkv, B * n, bs, D]
+    return _dequant(pages.reshape(hkv, b, n * block_size, d), scale)
 
 
 def _pages_for(length: int, block_size: int, max_blocks: int) -> int:
@@ -152,12 +160,13 @@ def _prefill_for(layout: str) -> Callable[..., torch.Tensor]:
         totals = seq_lens.tolist()
         for b, (start, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
             cached = totals[b] - (end - start)
-            keys, values = k[start:end].float(), v[start:end].float()
+            keys = k[start:end].float().transpose(0, 1).unsqueeze(1)  # [Hkv, 1, new, D]
+            values = v[start:end].float().transpose(0, 1).unsqueeze(1)
             if cached > 0:
                 n = _pages_for(cached, kc.shape[1], block_tables.shape[1])
                 table = block_tables[b : b + 1]
-                keys = torch.cat((_gather_pages(kc, table, n, k_scale)[0, :cached], keys))
-                values = torch.cat((_gather_pages(vc, table, n, v_scale)[0, :cached], values))
+                keys = torch.cat((_gather_pages(kc, table, n, k_scale)[:, :, :cached], keys), dim=2)
+                values = torch.cat((_gather_pages(vc, table, n, v_scale)[:, :, :cached], values), dim=2)
             for lo in range(start, end, QUERY_TILE):
                 hi = min(lo + QUERY_TILE, end)
                 first, last = cached + lo - start, cached + hi - start  # positions of the tile's queries
@@ -168,8 +177,8 @@ def _prefill_for(layout: str) -> Callable[..., torch.Tensor]:
                 length = torch.tensor([k_hi - k_lo], device=q.device)
                 tile = _attend(
                     q[lo:hi].float().unsqueeze(0),
-                    keys[k_lo:k_hi].unsqueeze(0),
-                    values[k_lo:k_hi].unsqueeze(0),
+                    keys[:, :, k_lo:k_hi],
+                    values[:, :, k_lo:k_hi],
                     pos,
                     length,
                     scale,
