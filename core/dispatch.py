@@ -199,6 +199,7 @@ def _resolve(
         and selected.tier == 2
         and platform.device_type != "cpu"
         and provider is None
+        and selected.name != forced  # asking for the reference by name is not a fallback
     ):
         raise StrictModeError(
             f"{opdef.name}: only the torch reference can serve {spec} on {platform.name} "

@@ -10,7 +10,6 @@ World size 1 is the identity: no process group and no collective.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -46,19 +45,10 @@ SINGLE = Parallel()
 
 def init_parallel(expert_parallel: bool = False, timeout_s: float = 300.0) -> Parallel:
     """The Parallel of this process: world size 1 unless launched by torchrun (WORLD_SIZE > 1) or inside an
-    initialised torch.distributed group. Initialises the default group with the platform's dist backend."""
-    import torch.distributed as dist
+    initialised torch.distributed group (see anyaccel.comm.init_distributed, which joins the group)."""
+    from anyaccel.comm import init_distributed
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if not dist.is_initialized():
-        if world == 1:
-            return Parallel(expert_parallel=expert_parallel)
-        import anyaccel
-
-        dist.init_process_group(anyaccel.get_platform().dist_backend, timeout=timedelta(seconds=timeout_s))
-    if dist.get_world_size() == 1:
+    comm = init_distributed(timedelta(seconds=timeout_s))
+    if comm.world_size == 1:
         return Parallel(expert_parallel=expert_parallel)
-    from anyaccel.comm import Communicator
-
-    group = dist.group.WORLD
-    return Parallel(dist.get_rank(), dist.get_world_size(), expert_parallel, Communicator(group))
+    return Parallel(comm.rank, comm.world_size, expert_parallel, comm)

@@ -143,6 +143,14 @@ def test_strict_forbids_reference_fallback_on_a_simulated_accelerator(monkeypatc
         anyaccel.resolve("norm.rms_norm", RMS)
 
 
+def test_strict_allows_a_reference_forced_by_name(monkeypatch):
+    monkeypatch.setenv("ANYACCEL_SIMULATE", "rocm:gfx950")
+    monkeypatch.setenv("ANYACCEL_KERNELS", "norm.rms_norm=reference.rms_norm")
+    monkeypatch.setenv("ANYACCEL_STRICT", "1")
+    anyaccel.reset()
+    assert anyaccel.resolve("norm.rms_norm", RMS).selected.name == "reference.rms_norm"
+
+
 def test_strict_allows_the_reference_on_the_cpu(monkeypatch):
     monkeypatch.setenv("ANYACCEL_STRICT", "1")
     assert anyaccel.resolve("norm.rms_norm", RMS).selected.name == "reference.rms_norm"
