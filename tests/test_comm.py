@@ -275,6 +275,7 @@ def test_two_torchrun_ranks_tensor_parallel_float8_and_size_classes(plugin_site)
         ]
         assert found["small_kernel_calls"] == [64]
         assert found["size_class_results_err"] == 0.0
+        assert found["compiled_err"] < 1e-5
 
 
 def _fp8_block(rank: int) -> torch.Tensor:
@@ -320,6 +321,19 @@ def _rank_findings() -> dict[str, Any]:
     small, large = torch.full((16,), float(rank + 1)), torch.full((64 * 1024,), float(rank + 1))
     before = len(calls)
     size_results = [comm.all_reduce(small), comm.all_reduce(large)]
+    small_kernel_calls = calls[before:]
+
+    def collectives(t: torch.Tensor) -> torch.Tensor:
+        gathered = comm.all_gather(t, dim=0)  # [2 * 5, 16]
+        summed = comm.reduce_scatter(gathered, dim=0) + comm.all_reduce(t)
+        splits = [2, 3] if rank == 0 else [3, 2]  # rank r keeps splits[r] rows and sends the rest
+        exchanged = comm.all_to_all(summed, splits, splits)
+        return comm.broadcast(exchanged[:2], src=0) + exchanged[:2]
+
+    # every comm op inside one fullgraph compile (aot_eager: Dynamo, functionalization and the fake kernels
+    # without inductor's compile time), against the same calls in eager mode
+    compiled = torch.compile(collectives, fullgraph=True, backend="aot_eager")
+    compiled_err = (compiled(x + rank) - collectives(x + rank)).abs().max().item()
     return {
         "rank": rank,
         "world_size": world,
@@ -333,8 +347,9 @@ def _rank_findings() -> dict[str, Any]:
         "fp8_all_gather_bits_equal": torch.equal(fp8_gathered.view(torch.uint8), fp8_all.view(torch.uint8)),
         "fp8_all_reduce_error": fp8_error,
         "all_reduce_selection": comm.selection("comm.all_reduce", torch.float32),
-        "small_kernel_calls": calls[before:],
+        "small_kernel_calls": small_kernel_calls,
         "size_class_results_err": max((r - 3.0).abs().max().item() for r in size_results),
+        "compiled_err": compiled_err,
     }
 
 
