@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+import anyaccel
 from anyaccel.ops.base import ContractError
-from anyaccel.ops.moe import TOPK, TopKSpec
+from anyaccel.ops.moe import TOPK, MoESpec, TopKSpec
 from anyaccel.providers.reference import moe as ref
 
 
@@ -73,6 +74,11 @@ def test_topk_contract_rejects_too_few_eligible_experts():
     spec = TopKSpec(torch.float32, 64, 8, "sigmoid", True, True)
     with pytest.raises(ContractError, match="moe.topk: top_k=8 exceeds"):
         TOPK.check_args(spec, torch.zeros(3, 64), 8, "sigmoid", True, 16, 1, torch.zeros(64))
+
+
+def test_experts_spec_names_unknown_expert_placements():
+    with pytest.raises(ContractError, match="moe.experts: expert_placement must be one of"):
+        anyaccel.resolve("moe.experts", MoESpec(expert_parallel=True, expert_placement="random"))
 
 
 def test_expert_parallel_ranks_sum_to_the_whole():

@@ -11,6 +11,7 @@ from .common import preferred_dtype
 
 SCORINGS = ("softmax", "sigmoid")
 ACTIVATIONS = ("silu", "gelu")
+PLACEMENTS = ("contiguous", "any")
 MOE_QUANT = ("none", "fp8_tensor", "fp8_block", "int4_group")
 
 
@@ -35,6 +36,10 @@ class MoESpec:
     quant: str = "none"
     group_size: int = 128  # int4_group only
     expert_parallel: bool = False  # an expert map is passed
+    # Under expert parallelism, how the map places experts: "contiguous" (rank r holds one contiguous range
+    # of global ids, the form FlashInfer's ep_rank/ep_size takes) or "any" (redundant or load-balanced
+    # placements). Placement is static, so a kernel converts the map once and may reject "any".
+    expert_placement: str = "contiguous"
 
 
 def topk(
@@ -130,6 +135,11 @@ def _check_experts_spec(spec: MoESpec) -> None:
         f"activation must be one of {ACTIVATIONS}, got {spec.activation!r}",
     )
     expect(op, spec.quant in MOE_QUANT, f"quant must be one of {MOE_QUANT}, got {spec.quant!r}")
+    expect(
+        op,
+        spec.expert_placement in PLACEMENTS,
+        f"expert_placement must be one of {PLACEMENTS}, got {spec.expert_placement!r}",
+    )
     if spec.quant == "int4_group":
         expect(
             op,
