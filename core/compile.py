@@ -69,7 +69,12 @@ def _fresh(out: Any, args: tuple[Any, ...]) -> Any:
     """Custom ops may not return an alias of an input; kernels that return one (a no-op rotation, say) are
     given a copy inside the compiled path only."""
     if isinstance(out, torch.Tensor):
-        inputs = {a.untyped_storage().data_ptr() for a in args if isinstance(a, torch.Tensor)}
+        # opaque inputs (a prepared oneDNN weight) have no storage, and no output can alias them
+        inputs = {
+            a.untyped_storage().data_ptr()
+            for a in args
+            if isinstance(a, torch.Tensor) and a.layout == torch.strided
+        }
         return out.clone() if out.untyped_storage().data_ptr() in inputs else out
     if isinstance(out, tuple):
         return tuple(_fresh(o, args) for o in out)

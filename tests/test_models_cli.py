@@ -35,6 +35,7 @@ def test_run_json_reports_platform_kernels_throughput_and_parity(tmp_path, capsy
         "attention.decode",
         "attention.prefill",
         "attention.write_kv",
+        "linear.gemm",
         "moe.topk",
         "moe.experts",
         "norm.rms_norm",

@@ -12,6 +12,7 @@ import anyaccel
 from anyaccel import context
 from anyaccel.errors import StrictModeError
 from anyaccel.ops.norm import NormSpec
+from anyaccel.registry import ANY
 
 BROKEN = {
     "anyaccel-broken-import": (
@@ -57,9 +58,8 @@ def test_testchip_registers_a_platform_and_a_winning_kernel(test_plugins, monkey
 
 def test_testchip_is_not_detected_unless_chosen(test_plugins):
     assert anyaccel.get_platform().name == "cpu"
-    assert (
-        anyaccel.resolve("norm.rms_norm", NormSpec(torch.float32, 64)).selected.name == "reference.rms_norm"
-    )
+    selected = anyaccel.resolve("norm.rms_norm", NormSpec(torch.float32, 64)).selected
+    assert selected.provider != "testchip" and "cpu" in selected.platforms | {ANY}
 
 
 def test_broken_plugins_are_isolated_and_reported(test_plugins):

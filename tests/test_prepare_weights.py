@@ -27,7 +27,8 @@ def test_the_kit_converts_weights_before_calling_the_kernel(test_plugins, monkey
     assert data["cases"] > 0 and data["failed"] == 0, data["failures"]
 
 
-def test_prepare_weights_is_identity_for_kernels_without_a_hook():
+def test_prepare_weights_is_identity_for_kernels_without_a_hook(monkeypatch):
+    monkeypatch.setenv("ANYACCEL_KERNELS", "moe.experts=reference.experts")
     res = anyaccel.resolve("moe.experts", MoESpec(torch.float32, 4, 2, 8, 4))
     w13 = torch.randn(4, 8, 8)
     assert res.prepare_weights({"w13": w13})["w13"] is w13

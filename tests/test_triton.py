@@ -32,7 +32,10 @@ def test_conformance(anyaccel_case):
 
 def test_every_op_family_has_a_triton_kernel():
     ops = {k.op for k in KERNELS}
-    assert ops == set(context.get().ops) - {op for op in context.get().ops if op.startswith("comm.")}
+    # no Triton GEMM for linear.gemm: torch's matmul is the vendor BLAS everywhere, and a portable kernel
+    # would rank above it
+    untouched = {op for op in context.get().ops if op.startswith("comm.")} | {"linear.gemm"}
+    assert ops == set(context.get().ops) - untouched
     assert all(k.needs_triton and k.requires == ("triton",) and k.factory for k in KERNELS)
     assert {k.kv_layout for k in KERNELS if k.op.startswith("attention.")} == {"NHD", "HND"}
 

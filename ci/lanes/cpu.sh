@@ -3,3 +3,4 @@
 set -euo pipefail
 make test
 .venv/bin/anyaccel check --json > conformance-cpu.json
+.venv/bin/anyaccel check --provider cpu --json > conformance-cpu-kernels.json

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import activation, attention, comm, moe, norm, quant, rope
+from . import activation, attention, comm, linear, moe, norm, quant, rope
 from .base import ContractError, OpDef
 
 CORE_OPS: tuple[OpDef, ...] = (
@@ -14,6 +14,7 @@ CORE_OPS: tuple[OpDef, ...] = (
     rope.APPLY,
     activation.SILU_AND_MUL,
     activation.GELU_AND_MUL,
+    linear.GEMM,
     moe.TOPK,
     moe.EXPERTS,
     quant.QUANTIZE_FP8,

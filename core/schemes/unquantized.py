@@ -5,26 +5,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Module
 
+from anyaccel.ops.linear import LinearSpec
 from anyaccel.ops.moe import MoESpec
 
 from .base import LinearScheme, MoEScheme, ParamLayout, add_param, register, tensor
 
 
 class UnquantizedLinear(LinearScheme):
-    """weight [N, K] in params_dtype. There is no GEMM op: a dense matmul is torch's own on every device."""
+    """weight [N, K] in params_dtype, applied with linear.gemm (its kernel may keep it in its own layout)."""
 
     def create_weights(
         self, layer: Module, input_size: int, output_sizes: Sequence[int], params_dtype: torch.dtype
     ) -> None:
         weight = torch.empty(sum(output_sizes), input_size, dtype=params_dtype)
         add_param(layer, "weight", weight, ParamLayout())
+        self.spec = LinearSpec(params_dtype, sum(output_sizes), input_size)
+
+    def process_weights_after_loading(self, layer: Module) -> None:
+        self._gemm = self.bind_weights(layer, "linear.gemm", self.spec, {"weight": "weight"})
 
     def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:
-        return F.linear(x, tensor(layer, "weight"), bias)
+        if x.dim() == 2:  # the model's case: no view of the result (in-place ops may follow under compile)
+            return self._gemm(x, tensor(layer, "weight"), bias)
+        out = self._gemm(x.reshape(-1, x.shape[-1]), tensor(layer, "weight"), bias)
+        return out.view(*x.shape[:-1], out.shape[-1])
 
 
 class UnquantizedMoE(MoEScheme):

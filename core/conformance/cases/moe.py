@@ -240,6 +240,9 @@ def _experts_cases() -> list[Case]:
             t = (1, 37, 133)[(n + m) % 3]
             fp8 = (torch.float8_e4m3fn, torch.float8_e4m3fnuz)[m % 2]
             cases.append(_expert_case(t, config, dtype, fp8=fp8, zeros=(m % 2 == 0)))
+    # decode-sized batches: most experts hold a few rows each (batched and dense kernels take this path)
+    cases.append(_expert_case(8, (8, 8, 2, 128, 64, "gelu", "none", 0), torch.float32))
+    cases.append(_expert_case(19, EXPERT_CONFIGS[3], torch.float32))
     cases.append(_expert_case(65, (64, 64, 8, 1024, 512, "silu", "none", 0), torch.bfloat16, large=True))
     cases.append(_expert_case(33, (16, 64, 8, 1024, 512, "silu", "fp8_block", 0), torch.bfloat16, large=True))
     return cases

@@ -19,6 +19,7 @@ TARGETS: dict[str, str] = {
     "rope.apply": "rope:apply",
     "activation.silu_and_mul": "activation:silu_and_mul",
     "activation.gelu_and_mul": "activation:gelu_and_mul",
+    "linear.gemm": "linear:gemm",
     "moe.topk": "moe:topk",
     "moe.experts": "moe:experts",
     "quant.quantize_fp8": "quant:quantize_fp8",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import anyaccel
 from anyaccel.models import LLM, SamplingParams
 from anyaccel.models.testing import tiny_checkpoint
 from anyaccel_mlx import backend
@@ -14,7 +15,10 @@ DECODE_STEPS = 4
 
 
 @pytest.fixture(autouse=True)
-def fresh_dynamo():
+def fresh_dynamo(monkeypatch):
+    # as on Apple silicon, where no CPU kernel keeps its weights in a layout of its own (oneDNN's)
+    monkeypatch.setenv("ANYACCEL_PLUGINS", "mlx")
+    anyaccel.reset()
     torch._dynamo.reset()
     yield
     torch._dynamo.reset()

@@ -89,6 +89,11 @@ def _topk(a: dict[str, Any], layout: str) -> tuple[mx.array, mx.array]:
     return weights * a.get("routed_scaling_factor", 1.0), ids.astype(mx.int32)
 
 
+def _gemm(a: dict[str, Any], layout: str) -> mx.array:
+    out = a["x"] @ a["weight"].T
+    return out if a.get("bias") is None else out + a["bias"]
+
+
 CONTRACTS: dict[str, Lowering] = {
     "attention.prefill": _prefill,
     "attention.decode": _decode,
@@ -102,6 +107,7 @@ CONTRACTS: dict[str, Lowering] = {
         a.get("v_scale"),
         layout=layout,
     ),
+    "linear.gemm": _gemm,
     "norm.rms_norm": lambda a, layout: norm.rms_norm(a["x"], a["weight"], a["eps"]),
     "norm.add_rms_norm": lambda a, layout: norm.add_rms_norm(a["x"], a["residual"], a["weight"], a["eps"]),
     "rope.apply": lambda a, layout: rope.apply(
