@@ -65,7 +65,7 @@ def _check_names(
     model: nn.Module, model_dir: Path, slots: dict[str, WeightSlot], located: dict[str, Path]
 ) -> None:
     ignored = tuple(getattr(model, "ignored", ()))
-    missing = [name for name in slots if name not in located]
+    missing = [name for name, slot in slots.items() if name not in located and not slot.optional]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise CheckpointError(
@@ -91,8 +91,9 @@ def load_weights(model: nn.Module, model_dir: Path | str, *, progress: bool = Tr
     _check_names(model, model_dir, slots, located)
     by_file: dict[Path, list[str]] = defaultdict(list)
     for name in slots:
-        by_file[located[name]].append(name)
-    bar = _progress(len(slots), enabled=progress)
+        if name in located:
+            by_file[located[name]].append(name)
+    bar = _progress(sum(map(len, by_file.values())), enabled=progress)
     for file, names in sorted(by_file.items()):
         with _open(file) as f, torch.no_grad():
             for name in names:

@@ -11,6 +11,7 @@ from .config import ModelConfig
 from .decoder import CausalLM
 from .layers.attention import CacheConfig
 from .parallel import Parallel
+from .unquantized_modules import keep_dense_modules
 
 # architecture -> "module:class" below anyaccel.models, imported when used
 ARCHITECTURES: dict[str, str] = {
@@ -50,4 +51,6 @@ def build_model(
     """The model for config.json's architecture, with uninitialised weights on `device`."""
     cls = model_class(config)
     with torch.device(device):
-        return cls(config, parallel, dtype, cache)
+        model = cls(config, parallel, dtype, cache)
+        keep_dense_modules(model, config.quantization)
+    return model

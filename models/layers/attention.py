@@ -8,6 +8,7 @@ sequence. The sliding window is per layer (-1: none).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import torch
@@ -20,6 +21,7 @@ from anyaccel.ops.attention import AttentionMetadata, AttentionSpec
 from anyaccel.ops.kv_cache import LAYOUTS, layout
 
 from .ops import bind
+from .weights import WeightSlot, parent, sharded_copy
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,18 @@ class Attention(nn.Module):
         self.prefill_after_prefix = bind(self, "attention.prefill", replace(self.spec, prefix=True))
         self.decode = bind(self, "attention.decode", self.spec)
         self.k_cache = self.v_cache = torch.empty(0)
-        # An fp8 cache stores k / k_scale; without calibrated scales from the checkpoint the scale is 1.
-        self.k_scale = self.v_scale = torch.ones(1) if self.spec.fp8_kv else None
+        # An fp8 cache stores k / k_scale: calibrated scales come from the checkpoint (weight_slots), else 1.
+        self.k_scale: torch.Tensor | None = torch.ones(1) if self.spec.fp8_kv else None
+        self.v_scale: torch.Tensor | None = torch.ones(1) if self.spec.fp8_kv else None
+
+    def weight_slots(self, prefix: str) -> Iterator[WeightSlot]:
+        """The calibrated KV-cache scales a checkpoint may hold, as llm-compressor ("self_attn.k_scale") or
+        ModelOpt ("self_attn.k_proj.k_scale") store them: scalars, read for an fp8 cache, else ignored."""
+        module = parent(prefix)
+        for kind, scale in (("k", self.k_scale), ("v", self.v_scale)):
+            load = None if scale is None else sharded_copy(scale)
+            for name in (f"{module}{kind}_scale", f"{module}{kind}_proj.{kind}_scale"):
+                yield WeightSlot(name, (), load, optional=True)
 
     def allocate_cache(self, num_blocks: int, device: torch.device) -> int:
         """Allocates this layer's cache; returns its size in bytes."""

@@ -53,11 +53,23 @@ class LinearBase(nn.Module):
     ):
         super().__init__()
         self.in_features, self.out_features = in_features, sum(output_sizes)
-        self.scheme = linear_scheme(quant)
-        self.scheme.create_weights(self, in_features, output_sizes, dtype)
+        self.output_sizes, self.dtype = output_sizes, dtype
+        self.use_scheme(quant)
         self.bias = (
             nn.Parameter(torch.empty(self.out_features, dtype=dtype), requires_grad=False) if bias else None
         )
+
+    def use_scheme(self, quant: QuantConfig) -> None:
+        """(Re)create the weights for `quant`'s scheme (before loading): a layer the checkpoint left
+        unquantized (modules_to_not_convert) goes back to dense weights."""
+        for name, _, _ in list(scheme_params(self)):
+            delattr(self, name)
+        self.scheme = linear_scheme(quant)
+        self.scheme.create_weights(self, self.in_features, self.output_sizes, self.dtype)
+
+    def checkpoint_modules(self, prefix: str) -> list[str]:
+        """The checkpoint module names this layer reads (its parts' for a merged layer)."""
+        return [prefix]
 
     def process_weights_after_loading(self) -> None:
         self.scheme.process_weights_after_loading(self)
@@ -95,13 +107,15 @@ class ColumnParallelLinear(LinearBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.scheme.apply(self, x, self.bias)
 
+    def checkpoint_modules(self, prefix: str) -> list[str]:
+        return [f"{parent(prefix)}{part.name}" if part.name else prefix for part in self.parts]
+
     def weight_slots(self, prefix: str) -> Iterator[WeightSlot]:
         params = list(scheme_params(self))
         if self.bias is not None:
             params.append(("bias", self.bias.data, BIAS))
         offset = 0
-        for index, part in enumerate(self.parts):
-            base = f"{parent(prefix)}{part.name}" if part.name else prefix
+        for index, (part, base) in enumerate(zip(self.parts, self.checkpoint_modules(prefix), strict=True)):
             rows = Span(part.rows, part.start, part.length, offset)
             for name, data, layout in params:
                 yield layout_slot(f"{base}.{name}", data, layout, rows, Span(self.in_features), index)

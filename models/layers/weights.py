@@ -24,13 +24,15 @@ class WeightSlot:
     """name:  the tensor's name in the checkpoint
     shape: its full (unsharded) shape in the checkpoint; the loader rejects any other shape before reading
     load:  load(src) copies this rank's part; `src` is a lazy safetensors slice (indexing reads only the
-           indexed part from disk). None: the tensor belongs to other ranks (experts under expert
-           parallelism); it must exist with this shape but is not read here.
+           indexed part from disk). None: the tensor is not read here (experts of other ranks under expert
+           parallelism, KV-cache scales of a cache that is not fp8); it is still checked for its shape.
+    optional: the checkpoint may lack it (calibrated KV-cache scales); the parameter then keeps its value.
     """
 
     name: str
     shape: tuple[int, ...]
     load: Callable[[Any], None] | None
+    optional: bool = False
 
 
 @dataclass(frozen=True)
