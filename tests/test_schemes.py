@@ -6,6 +6,8 @@ import pytest
 import torch
 
 import anyaccel
+from anyaccel.models.layers.linear import RowParallelLinear
+from anyaccel.models.parallel import Parallel
 from anyaccel.providers.reference import moe as ref_moe
 from anyaccel.schemes import linear_scheme, moe_scheme, packing
 
@@ -122,6 +124,33 @@ def test_w4a16_linear(fmt, act_order):
     want_w = (q - zeros[g_idx].T).float() * scales[g_idx].T.float()
     x = torch.randn(3, k).to(torch.float16)
     torch.testing.assert_close(scheme.apply(layer, x).float(), x.float() @ want_w.T, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("act_order", [False, True])
+def test_gptq_row_parallel_shards_sum_to_the_whole_layer(act_order):
+    """Two ranks of a row-parallel GPTQ layer, loaded from the whole checkpoint tensors: with act-order each
+    keeps every group's scales and zeros (its g_idx names any of them); without, its slice of the groups
+    (its g_idx, the plain map from a later group, is dropped)."""
+    n, k = 64, 256
+    q, zeros, scales = w4_weights(n, k, seed=3)
+    order = torch.randperm(k, generator=torch.Generator().manual_seed(4)) if act_order else torch.arange(k)
+    g_idx = order // G
+    qweight, qzeros = packing.gptq_pack(q, zeros)
+    checkpoint = {"layer.qweight": qweight, "layer.qzeros": qzeros, "layer.scales": scales}
+    checkpoint["layer.g_idx"] = g_idx.to(torch.int32)
+    config = {"quant_method": "gptq", "group_size": G, "desc_act": act_order}
+    x = torch.randn(3, k).to(torch.float16)
+    partial = []
+    for rank in range(2):
+        layer = RowParallelLinear(k, n, Parallel(rank, 2), dtype=torch.float16, reduce=False, quant=config)
+        for slot in layer.weight_slots("layer"):
+            assert tuple(checkpoint[slot.name].shape) == slot.shape, slot.name
+            slot.load(checkpoint[slot.name])
+        layer.process_weights_after_loading()
+        assert layer.scheme.act_order == act_order
+        partial.append(layer(x[:, rank * k // 2 : (rank + 1) * k // 2]).float())
+    want_w = (q - zeros[g_idx].T).float() * scales[g_idx].T.float()
+    torch.testing.assert_close(sum(partial), x.float() @ want_w.T, rtol=2e-2, atol=2e-2)
 
 
 def test_gptq_v2_and_bad_group_sizes_are_rejected():

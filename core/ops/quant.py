@@ -113,7 +113,9 @@ def w4a16_gemm(
     spec.format "gptq" (AutoGPTQ/GPTQModel checkpoints, v1 zero convention):
       qweight [K/8, N] int32: row r, bits 4i..4i+3 hold input channel 8r+i of every output column
       qzeros  [K/G, N/8] int32: column c, bits 4i..4i+3 hold the zero of output channel 8c+i, stored minus 1
-      scales  [K/G, N]; g_idx [K] int32 group of each input channel (act-order) or None (k // G)
+      scales  [K/G, N]; g_idx [K] int32 group of each input channel (act-order) or None (k // G). With
+              act-order, scales / qzeros have one row per group g_idx names: a tensor-parallel shard of
+              the input keeps every group of the whole layer ([K_total/G, ...]) and g_idx holds global ids
       w[n, k] = (q - (z + 1)) * scale[g_idx[k], n]; without qzeros (symmetric) the zero is 8
     spec.format "awq" (AutoAWQ GEMM):
       qweight [K, N/8] int32 packed along N in the order [0, 2, 4, 6, 1, 3, 5, 7]: the nibble at bits 4i
@@ -198,7 +200,7 @@ def _check_w4(spec: W4A16Spec, x, qweight, scales, qzeros=None, g_idx=None, bias
     expect_tensor(op, "x", x, shape=(None, k), dtype=spec.dtype)
     want = (k // 8, n) if spec.format == "gptq" else (k, n // 8)
     expect_tensor(op, "qweight", qweight, shape=want, dtype=torch.int32)
-    expect_tensor(op, "scales", scales, shape=(k // g, n))
+    expect_tensor(op, "scales", scales, shape=(None, n) if spec.act_order else (k // g, n))
     expect(op, (qzeros is not None) == spec.has_zeros, "qzeros presence differs from the spec")
     expect(op, (g_idx is not None) == spec.act_order, "g_idx presence differs from the spec")
 

@@ -109,10 +109,17 @@ class LinearScheme(Scheme, ABC):
 
     @abstractmethod
     def create_weights(
-        self, layer: Module, input_size: int, output_sizes: Sequence[int], params_dtype: torch.dtype
+        self,
+        layer: Module,
+        input_size: int,
+        output_sizes: Sequence[int],
+        params_dtype: torch.dtype,
+        full_input_size: int | None = None,
     ) -> None:
         """Register the checkpoint parameters. output_sizes: the merged shards' sizes ([q, k, v] or
-        [gate, up]; one entry for a plain layer). params_dtype: the activation dtype (bf16, fp16, fp32)."""
+        [gate, up]; one entry for a plain layer). params_dtype: the activation dtype (bf16, fp16, fp32).
+        full_input_size: the whole layer's input size when this rank holds a row-parallel shard of
+        `input_size` features (None: the input is not split)."""
 
     @abstractmethod
     def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:

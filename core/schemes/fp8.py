@@ -84,7 +84,12 @@ class _Fp8Config(Scheme):
 
 class Fp8Linear(_Fp8Config, LinearScheme):
     def create_weights(
-        self, layer: Module, input_size: int, output_sizes: Sequence[int], params_dtype: torch.dtype
+        self,
+        layer: Module,
+        input_size: int,
+        output_sizes: Sequence[int],
+        params_dtype: torch.dtype,
+        full_input_size: int | None = None,
     ) -> None:
         n, k = sum(output_sizes), input_size
         self.sizes, self.dtype, self.k = list(output_sizes), params_dtype, k

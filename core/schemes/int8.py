@@ -16,7 +16,12 @@ from .base import LinearScheme, ParamLayout, add_param, flat, register, tensor
 
 class Int8Linear(LinearScheme):
     def create_weights(
-        self, layer: Module, input_size: int, output_sizes: Sequence[int], params_dtype: torch.dtype
+        self,
+        layer: Module,
+        input_size: int,
+        output_sizes: Sequence[int],
+        params_dtype: torch.dtype,
+        full_input_size: int | None = None,
     ) -> None:
         self.n, self.k, self.dtype = sum(output_sizes), input_size, params_dtype
         add_param(layer, "weight", torch.empty(self.n, self.k, dtype=torch.int8), ParamLayout())

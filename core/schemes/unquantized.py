@@ -18,7 +18,12 @@ class UnquantizedLinear(LinearScheme):
     """weight [N, K] in params_dtype, applied with linear.gemm (its kernel may keep it in its own layout)."""
 
     def create_weights(
-        self, layer: Module, input_size: int, output_sizes: Sequence[int], params_dtype: torch.dtype
+        self,
+        layer: Module,
+        input_size: int,
+        output_sizes: Sequence[int],
+        params_dtype: torch.dtype,
+        full_input_size: int | None = None,
     ) -> None:
         weight = torch.empty(sum(output_sizes), input_size, dtype=params_dtype)
         add_param(layer, "weight", weight, ParamLayout())

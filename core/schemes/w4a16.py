@@ -40,10 +40,12 @@ class _W4Config(Scheme):
             if fmt != "gptq":
                 raise ValueError(f"{who}: checkpoint_format {fmt!r} is not supported (v1 'gptq' only)")
             self.zeros = True  # GPTQ checkpoints always carry qzeros (symmetric ones store 8 - 1)
+            self.desc_act = bool(config.get("desc_act", False))
         else:
             if str(config.get("version", "gemm")).lower() != "gemm":
                 raise ValueError(f"{who}: version {config.get('version')!r} is not supported ('gemm' only)")
             self.zeros = bool(config.get("zero_point", True))
+            self.desc_act = False
 
     def check_dtype(self, params_dtype: torch.dtype) -> None:
         if params_dtype not in (torch.float16, torch.bfloat16):
@@ -59,8 +61,11 @@ class _W4Config(Scheme):
         k: int,
         params_dtype: torch.dtype,
         experts: tuple[int, ...] = (),
+        all_groups: int | None = None,
     ) -> None:
-        """Register qweight/qzeros/scales(/g_idx) of an [N, K] weight in the checkpoint's own layout."""
+        """Register qweight/qzeros/scales(/g_idx) of an [N, K] weight in the checkpoint's own layout.
+        all_groups: keep this many groups of scales and zeros whole instead of the K / G of this shard (an
+        act-order layer split along K: its g_idx sends the shard's features to any group)."""
         g, shift = self.group, len(experts)
 
         def layout(out_dim: int | None, in_dim: int | None, out_div: int = 1, in_div: int = 1) -> ParamLayout:
@@ -86,34 +91,53 @@ class _W4Config(Scheme):
                 torch.empty(*experts, k, n // PACK, dtype=torch.int32),
                 layout(1, 0, PACK, 1),
             )
+        groups, group_dim = (k // g, 0) if all_groups is None else (all_groups, None)
         if self.zeros:
             add_param(
                 layer,
                 prefix + "qzeros",
-                torch.empty(*experts, k // g, n // PACK, dtype=torch.int32),
-                layout(1, 0, PACK, g),
+                torch.empty(*experts, groups, n // PACK, dtype=torch.int32),
+                layout(1, group_dim, PACK, g),
             )
         add_param(
-            layer, prefix + "scales", torch.empty(*experts, k // g, n, dtype=params_dtype), layout(1, 0, 1, g)
+            layer,
+            prefix + "scales",
+            torch.empty(*experts, groups, n, dtype=params_dtype),
+            layout(1, group_dim, 1, g),
         )
 
 
 def _is_act_order(g_idx: Tensor, group: int) -> bool:
-    """Whether g_idx differs from the plain k // group map (GPTQ writes that map even without desc_act)."""
-    plain = torch.arange(g_idx.shape[-1], device=g_idx.device) // group
+    """Whether g_idx differs from the plain k // group map (GPTQ writes that map even without desc_act). A
+    tensor-parallel shard of a plain map starts at a later group: it is compared from its first entry."""
+    plain = g_idx[..., :1] + torch.arange(g_idx.shape[-1], device=g_idx.device) // group
     return not bool((g_idx == plain).all())
 
 
 class W4A16Linear(_W4Config, LinearScheme):
     def create_weights(
-        self, layer: Module, input_size: int, output_sizes: Sequence[int], params_dtype: torch.dtype
+        self,
+        layer: Module,
+        input_size: int,
+        output_sizes: Sequence[int],
+        params_dtype: torch.dtype,
+        full_input_size: int | None = None,
     ) -> None:
         self.check_dtype(params_dtype)
         self.n, self.k, self.dtype = sum(output_sizes), input_size, params_dtype
-        self.add_packed(layer, "", self.n, self.k, params_dtype)
+        # act-order groups are scattered over the input features: a row-parallel shard keeps all of them,
+        # and its g_idx (global group ids) picks the rows it needs
+        self.all_groups = (
+            full_input_size // self.group
+            if self.desc_act and full_input_size is not None and full_input_size != input_size
+            else None
+        )
+        self.add_packed(layer, "", self.n, self.k, params_dtype, all_groups=self.all_groups)
 
     def process_weights_after_loading(self, layer: Module) -> None:
-        self.act_order = self.format == "gptq" and _is_act_order(tensor(layer, "g_idx"), self.group)
+        self.act_order = self.format == "gptq" and (
+            self.all_groups is not None or _is_act_order(tensor(layer, "g_idx"), self.group)
+        )
         if self.format == "gptq" and not self.act_order:
             delattr(layer, "g_idx")  # the plain map is implied
         spec = W4A16Spec(self.dtype, self.format, self.group, self.zeros, self.act_order, self.n, self.k)

@@ -65,7 +65,13 @@ class LinearBase(nn.Module):
         for name, _, _ in list(scheme_params(self)):
             delattr(self, name)
         self.scheme = linear_scheme(quant)
-        self.scheme.create_weights(self, self.in_features, self.output_sizes, self.dtype)
+        self.scheme.create_weights(
+            self, self.in_features, self.output_sizes, self.dtype, self.full_input_size()
+        )
+
+    def full_input_size(self) -> int | None:
+        """The whole layer's input size when this rank holds a shard of it (None: not split)."""
+        return None
 
     def checkpoint_modules(self, prefix: str) -> list[str]:
         """The checkpoint module names this layer reads (its parts' for a merged layer)."""
@@ -160,6 +166,9 @@ class RowParallelLinear(LinearBase):
         self.parallel, self.reduce, self.full_in = parallel, reduce, in_features
         self.in_start, local_in = parallel.split(in_features, "input features")
         super().__init__(local_in, [out_features], bias=bias, dtype=dtype, quant=quant)
+
+    def full_input_size(self) -> int | None:
+        return self.full_in if self.full_in != self.in_features else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.scheme.apply(self, x, None)
