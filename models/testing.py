@@ -7,6 +7,7 @@ attention patterns are far from uniform (a comparison of near-constant logits wo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,7 @@ def fp8_block_checkpoint(
     dtype, to `dequantized_dir`: two checkpoints of one model, to check the fp8 path against the dense one."""
     import json
 
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     model_dir, fp8_dir, dequantized_dir = Path(model_dir), Path(fp8_dir), Path(dequantized_dir)
     config = json.loads((model_dir / "config.json").read_text())
@@ -179,11 +180,227 @@ def fp8_block_checkpoint(
         q, scale = quantize_fp8_block(_spread_tiles(t, gen))
         quantized[name], quantized[name + "_scale_inv"] = q, scale
         dense[name] = dequantize_fp8_block(q, scale).to(t.dtype)
-    for path, weights, extra in (
-        (fp8_dir, quantized, {"quantization_config": FP8_BLOCK_CONFIG}),
-        (dequantized_dir, dense, {}),
-    ):
+    _save_twins(config, FP8_BLOCK_CONFIG, (fp8_dir, quantized), (dequantized_dir, dense))
+    return fp8_dir
+
+
+def _save_twins(
+    config: dict[str, Any],
+    quantization_config: dict[str, Any],
+    quantized: tuple[Path, dict[str, torch.Tensor]],
+    dense: tuple[Path, dict[str, torch.Tensor]],
+) -> None:
+    """Write a quantized checkpoint (config.json with `quantization_config`) and its dense twin."""
+    import json
+
+    from safetensors.torch import save_file
+
+    for (path, weights), extra in ((quantized, {"quantization_config": quantization_config}), (dense, {})):
         path.mkdir(parents=True, exist_ok=True)
         save_file(weights, path / "model.safetensors", metadata={"format": "pt"})
         (path / "config.json").write_text(json.dumps({**config, **extra}, indent=2))
-    return fp8_dir
+
+
+# 4-bit GPTQ / AWQ checkpoints (formats: docs/quantization.md). Packed here from the documented layouts, not
+# with anyaccel.schemes.packing, so that the loader and the schemes are checked against the formats.
+W4_SEQUENTIAL = (0, 1, 2, 3, 4, 5, 6, 7)
+W4_AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)  # nibble slot i of an AWQ word holds output channel 8c + order[i]
+# Projections reading the same activations. GPTQ's act-order ranks input channels by statistics of that
+# input, so they share one g_idx (a merged q/k/v or gate/up layer holds a single one).
+_SHARED_INPUT = {
+    "q_proj": "qkv",
+    "k_proj": "qkv",
+    "v_proj": "qkv",
+    "gate_proj": "gate_up",
+    "up_proj": "gate_up",
+    "w1": "w13",
+    "w3": "w13",
+}
+
+
+@dataclass(frozen=True)
+class W4Format:
+    """method "gptq" (GPTQModel / AutoGPTQ v1) or "awq" (AutoAWQ GEMM), 4 bits, `group_size` input channels
+    per scale. sym: zero point 8 (GPTQ still stores qzeros; AWQ writes zero_point false and none).
+    desc_act: GPTQ act-order, g_idx a permuted group map."""
+
+    method: str
+    group_size: int
+    sym: bool
+    desc_act: bool = False
+
+    def __post_init__(self) -> None:
+        if self.method not in ("gptq", "awq"):
+            raise ValueError(f"w4 checkpoint: method must be 'gptq' or 'awq', got {self.method!r}")
+        if self.desc_act and self.method != "gptq":
+            raise ValueError("w4 checkpoint: act-order (desc_act) exists only for gptq")
+        if self.group_size < 8 or self.group_size % 8:
+            raise ValueError(f"w4 checkpoint: group_size must be a multiple of 8, got {self.group_size}")
+
+    @property
+    def quantization_config(self) -> dict[str, Any]:
+        """What GPTQModel or AutoAWQ write into config.json."""
+        if self.method == "gptq":
+            return {
+                "quant_method": "gptq",
+                "bits": 4,
+                "group_size": self.group_size,
+                "sym": self.sym,
+                "desc_act": self.desc_act,
+                "checkpoint_format": "gptq",
+            }
+        return {
+            "quant_method": "awq",
+            "bits": 4,
+            "group_size": self.group_size,
+            "zero_point": not self.sym,
+            "version": "gemm",
+        }
+
+
+def pack_int4(values: torch.Tensor, dim: int, order: tuple[int, ...] = W4_SEQUENTIAL) -> torch.Tensor:
+    """Integers 0..15 -> int32 words of 8 along `dim` (that dim shrinks 8x): bits 4i..4i+3 of word c hold
+    value 8c + order[i]. The word's bits are kept (a value >= 8 in slot 7 makes the int32 negative)."""
+    moved = values.movedim(dim, -1).to(torch.int64)
+    octets = moved.reshape(*moved.shape[:-1], -1, 8)
+    words = torch.zeros(octets.shape[:-1], dtype=torch.int64)
+    for slot, source in enumerate(order):
+        words |= octets[..., source] << (4 * slot)
+    signed = words - (words >> 31) * 2**32  # the same 32 bits as a two's complement int32
+    return signed.to(torch.int32).movedim(-1, dim).contiguous()
+
+
+def _coarse_scale(scale: torch.Tensor) -> torch.Tensor:
+    """scale rounded UP (every group's range still fits) to a 4-bit significand, and at least float16's
+    smallest normal (scales are stored in float16). A dequantized weight, a 4-bit integer times the scale,
+    then has at most 8 significant bits: exact in float16 and bfloat16, so the dequantized twin holds the
+    very weights the 4-bit kernels compute with."""
+    mantissa, exponent = torch.frexp(scale.clamp_min(2.0**-14))
+    return torch.ldexp(torch.ceil(mantissa * 16) / 16, exponent)
+
+
+def quantize_w4(
+    grouped: torch.Tensor, *, sym: bool, min_zero: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Round-to-nearest 4-bit quantization of weights grouped [N, K/G, G] -> (q int64 [N, K/G, G] in 0..15,
+    scales float32 [N, K/G], zeros int64 [N, K/G]), real = (q - zero) * scale. sym: zero 8 and
+    scale = 2 * amax / 15 (GPTQ's symmetric grid); otherwise the range [min(w, 0), max(w, 0)] in 15 steps
+    and zero = round(-min / scale), at least `min_zero` (a GPTQ v1 file cannot store a zero of 0)."""
+    if sym:
+        scale = _coarse_scale(2 * grouped.abs().amax(-1) / 15)
+        zero = torch.full(scale.shape, 8, dtype=torch.int64)
+    else:
+        low, high = grouped.amin(-1).clamp_max(0), grouped.amax(-1).clamp_min(0)
+        scale = _coarse_scale((high - low) / 15)
+        zero = torch.round(-low / scale).to(torch.int64).clamp(min_zero, 15)
+    q = (torch.round(grouped / scale[..., None]).to(torch.int64) + zero[..., None]).clamp(0, 15)
+    return q, scale, zero
+
+
+def dequantize_w4(
+    q: torch.Tensor, scales: torch.Tensor, zeros: torch.Tensor, g_idx: torch.Tensor
+) -> torch.Tensor:
+    """The documented dequantization: q [N, K], scales / zeros [K/G, N], g_idx [K] ->
+    float32 [N, K], w[n, k] = (q[n, k] - zeros[g_idx[k], n]) * scales[g_idx[k], n]."""
+    groups = g_idx.long()
+    return (q - zeros[groups].T).float() * scales[groups].T
+
+
+class _GroupMaps:
+    """g_idx [K] int32 of each linear weight: k // G, or with act-order the group of each input channel's
+    rank in a random channel order (GPTQ's g_idx[perm[j]] = j // G), one order per shared input."""
+
+    def __init__(self, fmt: W4Format, gen: torch.Generator) -> None:
+        self.fmt, self.gen = fmt, gen
+        self.orders: dict[tuple[str, str, int], torch.Tensor] = {}
+
+    def __call__(self, name: str, k: int) -> torch.Tensor:
+        groups = (torch.arange(k) // self.fmt.group_size).to(torch.int32)
+        if not self.fmt.desc_act:
+            return groups
+        owner, _, proj = name.removesuffix(".weight").rpartition(".")
+        key = (owner, _SHARED_INPUT.get(proj, proj), k)
+        if key not in self.orders:
+            self.orders[key] = torch.randperm(k, generator=self.gen)
+        g_idx = torch.empty(k, dtype=torch.int32)
+        g_idx[self.orders[key]] = groups
+        return g_idx
+
+
+def _w4_tensors(
+    name: str, weight: torch.Tensor, g_idx: torch.Tensor, fmt: W4Format, gen: torch.Generator
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One linear weight [N, K] -> (its checkpoint tensors by name, its dequantized float32 weight).
+
+    Before rounding, each (output channel, group) is multiplied by a random power of two in [1/2, 2] (scales
+    of neighbouring groups differ by up to 4x, so a scale read from a wrong group shows) and, when
+    asymmetric, shifted by up to its largest magnitude (zero points spread over 0..15 instead of near 8)."""
+    n, k = weight.shape
+    g = fmt.group_size
+    if k % g or n % 8:
+        raise ValueError(
+            f"w4 checkpoint: {name} has shape {[n, k]}; its input features must be a multiple of the "
+            f"group size {g} and its output features a multiple of 8"
+        )
+    order = torch.argsort(g_idx, stable=True)  # input channels group by group
+    grouped = weight.float()[:, order].reshape(n, k // g, g)
+    grouped = grouped * 2.0 ** torch.randint(-1, 2, (n, k // g, 1), generator=gen)
+    if not fmt.sym:
+        shift = (2 * torch.rand(n, k // g, 1, generator=gen) - 1) * grouped.abs().amax(-1, keepdim=True)
+        grouped = grouped + shift
+    q_grouped, scale, zero = quantize_w4(grouped, sym=fmt.sym, min_zero=1 if fmt.method == "gptq" else 0)
+    q = torch.empty(n, k, dtype=torch.int64)
+    q[:, order] = q_grouped.reshape(n, k)
+    scales, zeros = scale.T.contiguous(), zero.T.contiguous()  # [K/G, N]
+    if fmt.method == "gptq":
+        # qweight [K/8, N] along K; qzeros [K/G, N/8] along N, holding zero - 1 (the v1 convention)
+        stored = {"qweight": pack_int4(q.T, 0), "qzeros": pack_int4(zeros - 1, 1), "g_idx": g_idx}
+    else:
+        # qweight [K, N/8] and qzeros [K/G, N/8] along N, interleaved
+        stored = {"qweight": pack_int4(q.T, 1, W4_AWQ_ORDER)}
+        if not fmt.sym:
+            stored["qzeros"] = pack_int4(zeros, 1, W4_AWQ_ORDER)
+    stored["scales"] = scales.to(torch.float16)
+    base = name.removesuffix("weight")
+    return {base + key: t for key, t in stored.items()}, dequantize_w4(q, scales, zeros, g_idx)
+
+
+def w4_checkpoint(
+    model_dir: Path | str,
+    quant_dir: Path | str,
+    dequantized_dir: Path | str,
+    *,
+    method: str,
+    group_size: int,
+    sym: bool,
+    desc_act: bool = False,
+    seed: int = 0,
+) -> Path:
+    """From a checkpoint in `model_dir`, write its 4-bit version (W4Format(method, group_size, sym,
+    desc_act)) to `quant_dir` and the same weights dequantized, unquantized in the checkpoint's dtype, to
+    `dequantized_dir`: two checkpoints of one model, to check the 4-bit path against the dense one.
+
+    gptq (v1): qweight int32 [K/8, N] packed along K, qzeros int32 [K/G, N/8] packed along N holding
+    zero - 1, scales fp16 [K/G, N], g_idx int32 [K]. awq (GEMM): qweight int32 [K, N/8] and qzeros
+    [K/G, N/8] packed along N in the order W4_AWQ_ORDER, scales fp16 [K/G, N]. Every linear weight is
+    quantized round-to-nearest, experts included (not embeddings, LM head, norms or MoE routers), after the
+    spreading described in `_w4_tensors`; the dequantized weights are exact in float16 and bfloat16."""
+    import json
+
+    from safetensors.torch import load_file
+
+    fmt = W4Format(method, group_size, sym, desc_act)
+    model_dir, quant_dir, dequantized_dir = Path(model_dir), Path(quant_dir), Path(dequantized_dir)
+    config = json.loads((model_dir / "config.json").read_text())
+    gen = torch.Generator().manual_seed(seed)
+    group_map = _GroupMaps(fmt, gen)
+    quantized, dense = {}, {}
+    for name, t in sorted(load_file(model_dir / "model.safetensors").items()):
+        if not _is_quantized_linear(name, t):
+            quantized[name] = dense[name] = t
+            continue
+        stored, weight = _w4_tensors(name, t, group_map(name, t.shape[1]), fmt, gen)
+        quantized |= stored
+        dense[name] = weight.to(t.dtype)
+    _save_twins(config, fmt.quantization_config, (quant_dir, quantized), (dequantized_dir, dense))
+    return quant_dir
