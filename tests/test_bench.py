@@ -97,3 +97,16 @@ def test_bench_usage_errors_exit_2(capsys, monkeypatch, argv, simulate, message)
         monkeypatch.setenv("ANYACCEL_SIMULATE", simulate)
     assert main(["bench", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_bench_model_interleaves_the_engines_and_reports_ratios(tmp_path):
+    from anyaccel.models.bench import bench_model, format_report
+    from anyaccel.models.testing import tiny_checkpoint
+
+    model_dir = tiny_checkpoint("Qwen3MoeForCausalLM", tmp_path)
+    result = bench_model(model_dir, batch_sizes=(2,), input_len=8, output_len=4, repeats=1)
+    [run] = result["runs"]
+    ours, theirs = run["ours"], run["transformers"]
+    assert run["batch"] == 2 and run["speedup"] == ours["tokens_per_s"] / theirs["tokens_per_s"]
+    assert ours["peak_memory_bytes"] > 0 and theirs["peak_memory_bytes"] > 0
+    assert "best of 1 interleaved runs" in format_report(result)
