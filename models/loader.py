@@ -100,10 +100,13 @@ def load_weights(model: nn.Module, model_dir: Path | str, *, progress: bool = Tr
                 _load_one(file, f, slots[name])
                 bar.update(1)
     bar.close()
-    for module in model.modules():
+    for name, module in model.named_modules():
         process = getattr(module, "process_weights_after_loading", None)
         if callable(process):
-            process()
+            try:
+                process()
+            except ValueError as exc:  # a scheme refusing what it loaded: say which layer of which checkpoint
+                raise CheckpointError(f"{model_dir}: {name}: {exc}") from None
 
 
 def _load_one(file: Path, f, slot: WeightSlot) -> None:

@@ -223,3 +223,18 @@ def test_gptq_act_order_experts_are_rejected(sources, tmp_path):
     )
     with pytest.raises(ValueError, match="gptq MoE scheme: act-order"):
         _w4_llm(tmp_path / "w4")
+
+
+def test_merged_gptq_parts_with_different_act_order_maps_are_refused(sources, tmp_path):
+    """q, k and v read one input, so GPTQ writes one permutation for them; a checkpoint whose parts disagree
+    cannot be one merged layer, and loading names the layer instead of computing with one part's map."""
+    source = sources("Qwen3ForCausalLM", {})
+    w4 = w4_checkpoint(
+        source, tmp_path / "w4", tmp_path / "dense", method="gptq", group_size=32, sym=False, desc_act=True
+    )
+    tensors = load_file(w4 / "model.safetensors")
+    name = "model.layers.1.self_attn.k_proj.g_idx"
+    tensors[name] = tensors[name].flip(0).contiguous()
+    save_file(tensors, w4 / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"model\.layers\.1\.self_attn\.qkv_proj: gptq scheme: the 3 merged"):
+        _w4_llm(w4)

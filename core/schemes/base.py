@@ -34,7 +34,8 @@ class ParamLayout:
                             along that feature (per-tensor scales, g_idx has no output dim)
     output_div / input_div: features per stored element along that dim: 8 for packed int4, 128 for 128x128
                             block scales, group_size for group scales, 1 otherwise
-    per_shard:              dim 0 holds one entry per merged output shard (per-tensor scales of q, k, v)
+    per_shard:              dim 0 holds one entry per merged output shard (per-tensor scales of q, k, v;
+                            GPTQ's g_idx of each part, the other dims following these rules shifted by one)
     For MoE parameters dim 0 is the local expert and the rest follows these rules shifted by one.
     """
 

@@ -20,7 +20,17 @@ from anyaccel.ops.moe import MoESpec
 from anyaccel.ops.quant import W4A16Spec
 from anyaccel.platforms.base import Platform
 
-from .base import LinearScheme, MoEScheme, ParamLayout, Scheme, add_param, flat, register, tensor
+from .base import (
+    LinearScheme,
+    MoEScheme,
+    ParamLayout,
+    Scheme,
+    add_param,
+    flat,
+    register,
+    replace_param,
+    tensor,
+)
 from .packing import PACK, awq_unpack, gptq_unpack, pack_rows
 
 
@@ -62,10 +72,12 @@ class _W4Config(Scheme):
         params_dtype: torch.dtype,
         experts: tuple[int, ...] = (),
         all_groups: int | None = None,
+        parts: int = 1,
     ) -> None:
         """Register qweight/qzeros/scales(/g_idx) of an [N, K] weight in the checkpoint's own layout.
         all_groups: keep this many groups of scales and zeros whole instead of the K / G of this shard (an
-        act-order layer split along K: its g_idx sends the shard's features to any group)."""
+        act-order layer split along K: its g_idx sends the shard's features to any group).
+        parts: checkpoint tensors merged along N (q/k/v): g_idx keeps one row per part, checked to agree."""
         g, shift = self.group, len(experts)
 
         def layout(out_dim: int | None, in_dim: int | None, out_div: int = 1, in_div: int = 1) -> ParamLayout:
@@ -83,7 +95,12 @@ class _W4Config(Scheme):
                 torch.empty(*experts, k // PACK, n, dtype=torch.int32),
                 layout(1, 0, 1, PACK),
             )
-            add_param(layer, prefix + "g_idx", torch.empty(*experts, k, dtype=torch.int32), layout(None, 0))
+            if parts > 1:
+                g_idx = torch.empty(parts, k, dtype=torch.int32)
+                add_param(layer, prefix + "g_idx", g_idx, ParamLayout(None, 1, per_shard=True))
+            else:
+                g_idx = torch.empty(*experts, k, dtype=torch.int32)
+                add_param(layer, prefix + "g_idx", g_idx, layout(None, 0))
         else:
             add_param(
                 layer,
@@ -132,9 +149,18 @@ class W4A16Linear(_W4Config, LinearScheme):
             if self.desc_act and full_input_size is not None and full_input_size != input_size
             else None
         )
-        self.add_packed(layer, "", self.n, self.k, params_dtype, all_groups=self.all_groups)
+        parts = len(output_sizes)
+        self.add_packed(layer, "", self.n, self.k, params_dtype, all_groups=self.all_groups, parts=parts)
 
     def process_weights_after_loading(self, layer: Module) -> None:
+        if self.format == "gptq" and tensor(layer, "g_idx").dim() == 2:  # one row per merged part
+            g_idx = tensor(layer, "g_idx")
+            if not bool((g_idx == g_idx[:1]).all()):
+                raise ValueError(
+                    f"gptq scheme: the {len(g_idx)} merged parts of this layer (q/k/v or gate/up) have "
+                    "different g_idx; they read one input, so their act-order permutation must be one"
+                )
+            replace_param(layer, "g_idx", g_idx[0].contiguous())
         self.act_order = self.format == "gptq" and (
             self.all_groups is not None or _is_act_order(tensor(layer, "g_idx"), self.group)
         )

@@ -85,9 +85,11 @@ def layout_slot(
 ) -> WeightSlot:
     """The slot filling `dst` (one parameter, or one expert's slice of it) from checkpoint tensor `name`:
     `out` / `inp` are this rank's features along the layout's output / input dims. A per-shard tensor
-    (a per-tensor scale of merged q/k/v) is a scalar in the checkpoint, copied into dst[shard]."""
-    if layout.per_shard:
-        return WeightSlot(name, (), sharded_copy(dst[shard]))
+    (a per-tensor scale of merged q/k/v, a GPTQ g_idx of each part) is copied into dst[shard]."""
+    if layout.per_shard:  # dim 0 indexes the merged shards: this one's entry is a scalar or a smaller layout
+        if dst.dim() == 1:
+            return WeightSlot(name, (), sharded_copy(dst[shard]))
+        return layout_slot(name, dst[shard], replace(expert_layout(layout), per_shard=False), out, inp)
     shape, index, narrow = list(dst.shape), [slice(None)] * dst.dim(), []
     dims = ((layout.output_dim, out, layout.output_div), (layout.input_dim, inp, layout.input_div))
     for dim, span, div in dims:
@@ -115,7 +117,7 @@ def scheme_params(layer: nn.Module) -> Iterator[tuple[str, torch.Tensor, ParamLa
 
 
 def expert_layout(layout: ParamLayout) -> ParamLayout:
-    """The layout of one expert's slice of an expert-stacked parameter (dim 0, the expert, dropped)."""
+    """The layout of one entry of a parameter stacked on dim 0 (an expert, a merged shard): dim 0 dropped."""
     shift = {dim: None if dim is None else dim - 1 for dim in (layout.output_dim, layout.input_dim)}
     return replace(layout, output_dim=shift[layout.output_dim], input_dim=shift[layout.input_dim])
 
