@@ -13,6 +13,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+VARIABLES = (
+    "ANYACCEL_PLATFORM",
+    "ANYACCEL_PLUGINS",
+    "ANYACCEL_KERNELS",
+    "ANYACCEL_STRICT",
+    "ANYACCEL_SIMULATE",
+    "ANYACCEL_VALIDATE",
+)
+
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")

@@ -12,24 +12,12 @@ import anyaccel
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_PLUGIN_SITE = ROOT / ".venv" / "test-plugins"
-ANYACCEL_VARS = (
-    "ANYACCEL_PLATFORM",
-    "ANYACCEL_PLUGINS",
-    "ANYACCEL_KERNELS",
-    "ANYACCEL_STRICT",
-    "ANYACCEL_SIMULATE",
-    "ANYACCEL_VALIDATE",
-)
 
 
 @pytest.fixture(autouse=True)
-def clean_anyaccel(monkeypatch):
-    """Every test starts from the environment with no ANYACCEL_* overrides and rebuilt state."""
-    for var in ANYACCEL_VARS:
-        monkeypatch.delenv(var, raising=False)
-    anyaccel.reset()
-    yield
-    anyaccel.reset()
+def clean_anyaccel(anyaccel_clean_env):
+    """Every test starts from the environment with no ANYACCEL_* overrides and rebuilt state (the fixture
+    comes from the conformance kit's pytest plugin)."""
 
 
 @pytest.fixture

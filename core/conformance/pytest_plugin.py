@@ -8,6 +8,9 @@
 
 Each (kernel, case) pair of the provider becomes one test item, with ids like
 `mlx.rms_norm[T=7 H=4096 bfloat16]`. Cases a kernel does not claim are reported as skipped with the reason.
+
+The fixture `anyaccel_clean_env` gives a test the state of a fresh process with no ANYACCEL_* variables
+(a suite makes it autouse in its conftest.py: `def clean(anyaccel_clean_env): ...`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,19 @@ class ConformanceItem:
         if result.status == "skipped":
             pytest.skip(result.detail)
         assert result.status == "passed", f"{self.kernel.name} [{self.case.id}]: {result.detail}"
+
+
+@pytest.fixture
+def anyaccel_clean_env(monkeypatch: pytest.MonkeyPatch):
+    """No ANYACCEL_* environment variables, and anyaccel's state rebuilt before and after the test."""
+    import anyaccel
+    from anyaccel.env import VARIABLES
+
+    for var in VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    anyaccel.reset()
+    yield
+    anyaccel.reset()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -4,22 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import anyaccel
-
-ANYACCEL_VARS = (
-    "ANYACCEL_PLATFORM",
-    "ANYACCEL_PLUGINS",
-    "ANYACCEL_KERNELS",
-    "ANYACCEL_STRICT",
-    "ANYACCEL_SIMULATE",
-    "ANYACCEL_VALIDATE",
-)
-
 
 @pytest.fixture(autouse=True)
-def clean_anyaccel(monkeypatch):
-    for var in ANYACCEL_VARS:
-        monkeypatch.delenv(var, raising=False)
-    anyaccel.reset()
-    yield
-    anyaccel.reset()
+def clean_anyaccel(anyaccel_clean_env):
+    """The conformance kit's pytest plugin provides the fixture."""
