@@ -76,16 +76,22 @@ def expect_tensor(
     dtype: torch.dtype | None = None,
     shape: tuple[int | None, ...] | None = None,
 ) -> None:
-    """Per-call argument check shared by every op's check_args (None in `shape` means any size)."""
-    expect(op, isinstance(t, torch.Tensor), f"{name} must be a tensor, got {type(t).__name__}")
-    if dims is not None:
-        expect(op, t.dim() == dims, f"{name} must have {dims} dims, got shape {tuple(t.shape)}")
-    if dtype is not None:
-        expect(op, t.dtype == dtype, f"{name} must be {dtype}, got {t.dtype}")
+    """Per-call argument check shared by every op's check_args (None in `shape` means any size). Messages
+    are formatted only on failure: kernels that cannot trust their inputs call this on every call."""
+    if not isinstance(t, torch.Tensor):
+        raise fail(op, f"{name} must be a tensor, got {type(t).__name__}")
+    if dims is not None and t.dim() != dims:
+        raise fail(op, f"{name} must have {dims} dims, got shape {tuple(t.shape)}")
+    if dtype is not None and t.dtype != dtype:
+        raise fail(op, f"{name} must be {dtype}, got {t.dtype}")
     if shape is not None:
-        ok = t.dim() == len(shape) and all(s is None or s == d for s, d in zip(shape, t.shape, strict=False))
-        want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
-        expect(op, ok, f"{name} must have shape {want}, got {list(t.shape)}")
+        size = t.shape
+        ok = len(size) == len(shape)
+        for want_d, got_d in zip(shape, size, strict=False):
+            ok = ok and (want_d is None or want_d == got_d)
+        if not ok:
+            want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
+            raise fail(op, f"{name} must have shape {want}, got {list(size)}")
 
 
 def dtype_of(name: str) -> torch.dtype:

@@ -223,6 +223,7 @@ DECODE = (
     (Shape(BF16, 8, 1, 64, 32, kv_dtype=E4M3FNUZ, window=16, sinks=True), (70, 33), False),
     (Shape(F16, 16, 4, 128, 16, kv_dtype=E4M3FN), (45, 0, 3, 77), False),
     (Shape(F32, 12, 3, 80, 128, window=9), (129, 2, 300), False),
+    (Shape(F32, 12, 4, 80, 16, window=20, softcap=6.0, sinks=True), (65, 0, 3, 40), False),
     (Shape(F32, 8, 1, 128, 128), (4133, 12, 1), True),
     (Shape(BF16, 32, 4, 128, 16, "HND", kv_dtype=E4M3FN), (4099, 250), True),
 )

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
-from anyaccel_cpu.kernels.moe import DENSE_MAX_TOKENS
+from anyaccel_cpu import native
 
 import anyaccel
 from anyaccel.ops.attention import AttentionSpec
+from anyaccel.ops.base import ContractError
 from anyaccel.ops.linear import LinearSpec
 from anyaccel.ops.moe import MoESpec
+from anyaccel.ops.norm import NormSpec
+from anyaccel.ops.rope import RopeSpec
 from anyaccel.providers.reference import moe as reference_moe
+from anyaccel.providers.reference import norm as reference_norm
 
 
 def reasons(res) -> dict[str, str]:
@@ -31,10 +37,9 @@ def test_selected_on_the_cpu_for_the_ops_it_serves():
 @pytest.mark.parametrize(
     ("op", "spec", "reason"),
     [
-        ("attention.decode", AttentionSpec(torch.float32, 8, 2, 64, softcap=30.0), "no logit soft-capping"),
-        ("attention.decode", AttentionSpec(torch.float32, 8, 2, 64, sinks=True), "no attention sinks"),
+        ("attention.decode", AttentionSpec(torch.bfloat16, 8, 2, 64, softcap=30.0), "no logit soft-capping"),
+        ("attention.decode", AttentionSpec(torch.bfloat16, 8, 2, 64, sinks=True), "no attention sinks"),
         ("attention.decode", AttentionSpec(torch.float32, 8, 2, 64, kv_layout="HND"), "reads KV layout NHD"),
-        ("moe.experts", MoESpec(torch.float32, 128, 8, 128, 64), "made for E <= 8 * top_k"),
         ("moe.experts", MoESpec(torch.float32, 8, 2, 128, 64, quant="fp8_block"), "quant=fp8_block"),
         ("linear.gemm", LinearSpec(torch.bfloat16, 256, 128), "bfloat16"),
     ],
@@ -42,44 +47,93 @@ def test_selected_on_the_cpu_for_the_ops_it_serves():
 def test_declines_with_a_reason(op, spec, reason):
     res = anyaccel.resolve(op, spec)
     assert res.selected.provider != "cpu"
-    assert reason in next(r for name, r in reasons(res).items() if name.startswith("cpu."))
+    assert any(reason in r for name, r in reasons(res).items() if name.startswith("cpu.")), reasons(res)
 
 
-def _experts(t: int, expert_map: torch.Tensor | None):
-    e_local, e_global, k, h, i = 8, 16 if expert_map is not None else 8, 2, 64, 32
+def test_without_a_c_compiler_the_c_kernels_decline_and_say_why(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setattr(native, "_load", functools.cache(native._load.__wrapped__))
+    res = anyaccel.resolve("moe.experts", MoESpec(torch.float32, 8, 2, 64, 32))
+    assert res.selected.provider == "reference"
+    assert "no C compiler to build the CPU kernels" in reasons(res)["cpu.native_experts"]
+    # the torch-composed kernels stay available
+    assert anyaccel.resolve("norm.rms_norm", NormSpec(torch.float32, 64)).selected.name == "cpu.rms_norm"
+
+
+def _experts(t: int, expert_map: torch.Tensor | None, activation: str = "silu"):
+    e_local, e_global, k, h, i = 8, 16 if expert_map is not None else 8, 2, 72, 40
     g = torch.Generator().manual_seed(t)
     hidden = torch.randn(t, h, generator=g)
     w13, w2 = torch.randn(e_local, 2 * i, h, generator=g) / 8, torch.randn(e_local, h, i, generator=g) / 6
     ids = torch.stack([torch.randperm(e_global, generator=g)[:k] for _ in range(t)]).to(torch.int32)
     weights = torch.rand(t, k, generator=g)
-    spec = MoESpec(torch.float32, e_local, k, h, i, expert_parallel=expert_map is not None)
+    spec = MoESpec(torch.float32, e_local, k, h, i, activation, expert_parallel=expert_map is not None)
     res = anyaccel.resolve("moe.experts", spec)
-    assert res.selected.name == "cpu.dense_experts"
-    packed = res.prepare_weights({"w13": w13, "w2": w2})
-    got = res.fn(hidden, topk_weights=weights, topk_ids=ids, expert_map=expert_map, **packed)
-    want = reference_moe.experts(hidden, w13, w2, weights, ids, expert_map=expert_map)
-    return got, want
+    assert res.selected.name == "cpu.native_experts"
+    fn = res.fn
+    args = (hidden, w13, w2, weights, ids, activation, expert_map)
+    return fn, args, reference_moe.experts(*args)
 
 
-@pytest.mark.parametrize("t", [1, DENSE_MAX_TOKENS, DENSE_MAX_TOKENS + 1])
+@pytest.mark.parametrize("t", [1, 4, 5, 133])
 @pytest.mark.parametrize("expert_parallel", [False, True])
-def test_dense_and_grouped_paths_give_the_reference(t, expert_parallel):
+def test_experts_match_the_reference_for_any_batch(t, expert_parallel):
     expert_map = None
     if expert_parallel:  # this rank holds global experts 4..11; the others are remote
         expert_map = torch.full((16,), -1, dtype=torch.int32)
         expert_map[4:12] = torch.arange(8, dtype=torch.int32)
-    got, want = _experts(t, expert_map)
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    fn, args, want = _experts(t, expert_map)
+    torch.testing.assert_close(fn(*args), want, rtol=1e-5, atol=1e-5)
 
 
-def test_prepare_packs_the_experts_once_into_opaque_onednn_tensors():
-    spec = MoESpec(torch.float32, 8, 2, 64, 32)
-    res = anyaccel.resolve("moe.experts", spec)
-    w13, w2 = torch.randn(8, 64, 64), torch.randn(8, 64, 32)
-    packed = res.prepare_weights({"w13": w13, "w2": w2})
-    assert packed["w13"].is_mkldnn and tuple(packed["w13"].shape) == (8 * 64, 64)
-    assert packed["w2"].is_mkldnn and tuple(packed["w2"].shape) == (64, 8 * 32)
-    torch.testing.assert_close(packed["w2"].to_dense().view(64, 8, 32).permute(1, 0, 2), w2)
+def test_experts_do_not_depend_on_the_thread_count():
+    fn, args, _ = _experts(67, None, "gelu")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = fn(*args)
+        torch.set_num_threads(max(threads, 2))
+        assert torch.equal(fn(*args), one)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_c_kernels_refuse_what_would_read_out_of_bounds():
+    fn, (hidden, w13, w2, weights, ids, act, _), _ = _experts(3, None)
+    with pytest.raises(ValueError, match="moe.experts: topk_ids .* outside 8 experts"):
+        fn(hidden, w13, w2, weights, ids + 8, act)
+    with pytest.raises(ContractError, match=r"moe.experts: w2 must have shape \[8, 72, 40\]"):
+        fn(hidden, w13, w2[:, :, :8], weights, ids, act)
+    spec = AttentionSpec(torch.float32, 4, 2, 16, block_size=4)
+    decode, write_kv = anyaccel.bind("attention.decode", spec), anyaccel.bind("attention.write_kv", spec)
+    k_cache = v_cache = torch.zeros(3, 4, 2, 16)
+    lens = torch.tensor([6], dtype=torch.int32)
+    with pytest.raises(ValueError, match="attention.decode: a block table names a block outside"):
+        decode(
+            torch.randn(1, 4, 16), k_cache, v_cache, torch.tensor([[1, 3]], dtype=torch.int32), lens, 6, 0.25
+        )
+    with pytest.raises(ValueError, match=r"attention.write_kv: a slot is outside \[-1, 12\)"):
+        write_kv(torch.randn(1, 2, 16), torch.randn(1, 2, 16), k_cache, v_cache, torch.tensor([12]))
+    rope = anyaccel.bind("rope.apply", RopeSpec(torch.float32, 16, 16, True, 4, 2))
+    with pytest.raises(ValueError, match="rope.apply: a position is outside the cos/sin cache's 8 rows"):
+        rope(torch.randn(1, 4, 16), torch.randn(1, 2, 16), torch.tensor([8]), torch.randn(8, 16), True)
+
+
+def test_norms_read_per_head_rows_of_a_fused_projection_in_place():
+    qkv = torch.randn(5, 3 * 4 * 24)
+    heads = qkv[:, : 4 * 24].view(5, 4, 24)  # row strides (288, 24): not contiguous
+    weight = torch.randn(24)
+    res = anyaccel.resolve("norm.rms_norm", NormSpec(torch.float32, 24))
+    assert res.selected.name == "cpu.native_rms_norm"
+    fn = res.fn
+    torch.testing.assert_close(fn(heads, weight, 1e-6), reference_norm.rms_norm(heads, weight, 1e-6))
+    x, residual = torch.randn(7, 3, 40)[:, 1], torch.randn(7, 40)
+    want_x, want_residual = x.clone(), residual.clone()
+    reference_norm.add_rms_norm(want_x, want_residual, weight[:1].expand(40).contiguous(), 1e-5)
+    anyaccel.bind("norm.add_rms_norm", NormSpec(torch.float32, 40))(
+        x, residual, weight[:1].expand(40).contiguous(), 1e-5
+    )
+    torch.testing.assert_close((x, residual), (want_x, want_residual))
 
 
 def test_gemm_takes_empty_batches_and_a_bias():

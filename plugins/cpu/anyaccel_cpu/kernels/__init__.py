@@ -10,27 +10,46 @@ import torch
 
 from anyaccel.registry import Kernel
 
-from .supports import attention_supports, experts_supports, onednn_supports
+from .supports import (
+    attention_supports,
+    native_attention_supports,
+    native_experts_supports,
+    native_supports,
+    onednn_supports,
+)
 
 PRIORITY = 50
 FLOATS = frozenset({torch.float32, torch.float16, torch.bfloat16})
 
 
-def _kernel(op: str, name: str, target: str, *, dtypes=FLOATS, **kwargs) -> Kernel:
+def _kernel(op: str, name: str, target: str, *, dtypes=FLOATS, priority=PRIORITY, **kwargs) -> Kernel:
     return Kernel(
         op=op,
         name=f"cpu.{name}",
         target=f"{__name__}.{target}",
         platforms=frozenset({"cpu"}),
         dtypes=dtypes,
-        priority=PRIORITY,
+        priority=priority,
         verified="cpu",
         **kwargs,
     )
 
 
+F32 = frozenset({torch.float32})
+NATIVE = PRIORITY + 10  # the C kernels rank above the torch-composed ones they replace for float32
+
 KERNELS: list[Kernel] = [
     # both read and write the NHD cache: slots are rows of its flat [blocks * block_size, Hkv, D] view
+    _kernel(
+        "attention.decode",
+        "native_decode",
+        "attention:native_decode",
+        dtypes=F32,
+        supports=native_attention_supports,
+        factory=True,
+        kv_layout="NHD",
+        priority=NATIVE,
+    ),
     _kernel(
         "attention.decode",
         "sdpa_decode",
@@ -39,24 +58,51 @@ KERNELS: list[Kernel] = [
         factory=True,
         kv_layout="NHD",
     ),
+    _kernel(
+        "attention.write_kv",
+        "native_write_kv",
+        "attention:native_write_kv",
+        dtypes=F32,
+        supports=native_attention_supports,
+        factory=True,
+        kv_layout="NHD",
+        priority=NATIVE,
+    ),
     _kernel("attention.write_kv", "write_kv", "attention:write_kv", factory=True, kv_layout="NHD"),
     _kernel(
         "linear.gemm",
         "onednn_gemm",
         "linear:gemm",
-        dtypes=frozenset({torch.float32}),
+        dtypes=F32,
         supports=onednn_supports,
         prepare=f"{__name__}.linear:prepare",
     ),
+    _kernel(
+        "norm.rms_norm",
+        "native_rms_norm",
+        "norm:native_rms_norm",
+        dtypes=F32,
+        supports=native_supports,
+        priority=NATIVE,
+    ),
     _kernel("norm.rms_norm", "rms_norm", "norm:rms_norm"),
+    _kernel(
+        "norm.add_rms_norm",
+        "native_add_rms_norm",
+        "norm:native_add_rms_norm",
+        dtypes=F32,
+        supports=native_supports,
+        priority=NATIVE,
+    ),
     _kernel("norm.add_rms_norm", "add_rms_norm", "norm:add_rms_norm"),
+    _kernel("rope.apply", "native_rope", "rope:native_apply", dtypes=F32, supports=native_supports),
     _kernel(
         "moe.experts",
-        "dense_experts",
+        "native_experts",
         "moe:experts",
-        dtypes=frozenset({torch.float32}),
-        supports=experts_supports,
+        dtypes=F32,
+        supports=native_experts_supports,
         factory=True,
-        prepare=f"{__name__}.moe:prepare",
+        priority=NATIVE,
     ),
 ]

@@ -15,7 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from anyaccel.ops.attention import AttentionSpec
+from anyaccel.ops.base import expect_tensor
 from anyaccel.platforms.base import Platform
+
+from ..native import as_dtype, native, ptr
 
 
 def _pages(cache: torch.Tensor, table: torch.Tensor, scale: torch.Tensor | None, dtype: torch.dtype):
@@ -89,3 +92,90 @@ def write_kv(spec: AttentionSpec, platform: Platform) -> Callable[..., None]:
             flat.index_copy_(0, slots, src.to(flat.dtype))
 
     return cpu_write_kv
+
+
+def native_decode(spec: AttentionSpec, platform: Platform) -> Callable[..., torch.Tensor]:
+    """float32 query and cache in C (csrc/attention.c): pages read in place, each KV head once for its
+    query heads, soft-capping and sinks included."""
+    lib = native()
+    op, f32 = "attention.decode", torch.float32
+    hq, hkv, d = spec.num_q_heads, spec.num_kv_heads, spec.head_dim
+
+    def cpu_native_decode(
+        q: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        block_tables: torch.Tensor,
+        seq_lens: torch.Tensor,
+        max_seq_len: int,
+        scale: float,
+        sliding_window: int = -1,
+        softcap: float = 0.0,
+        sinks: torch.Tensor | None = None,
+        k_scale: torch.Tensor | None = None,
+        v_scale: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        # the C kernel trusts these shapes: checked on every call, not only under ANYACCEL_VALIDATE
+        b = q.shape[0]
+        expect_tensor(op, "q", q, dtype=f32, shape=(b, hq, d))
+        expect_tensor(op, "k_cache", k_cache, dtype=f32, shape=(None, None, hkv, d))
+        expect_tensor(op, "v_cache", v_cache, dtype=f32, shape=tuple(k_cache.shape))
+        expect_tensor(op, "block_tables", block_tables, shape=(b, None))
+        expect_tensor(op, "seq_lens", seq_lens, shape=(b,))
+        if sinks is not None:
+            expect_tensor(op, "sinks", sinks, shape=(hq,))
+            sinks = as_dtype(sinks, f32)
+        if q.stride(-1) != 1:
+            q = q.contiguous()
+        kc, vc = k_cache.contiguous(), v_cache.contiguous()
+        tables, lens = as_dtype(block_tables, torch.int32), as_dtype(seq_lens, torch.int32)
+        out = q.new_empty(b, hq, d)
+        status = lib.anyaccel_paged_decode_f32(
+            ptr(q), b, hq, d, q.stride(0), q.stride(1), ptr(kc), ptr(vc), kc.shape[0], kc.shape[1], hkv,
+            ptr(tables), tables.shape[1], ptr(lens), scale, sliding_window, softcap, ptr(sinks), ptr(out),
+        )  # fmt: skip
+        if status:
+            raise ValueError(
+                f"{op}: a block table names a block outside the cache's {kc.shape[0]} or a sequence is "
+                f"longer than its table's {tables.shape[1]} blocks of {kc.shape[1]}"
+            )
+        return out
+
+    return cpu_native_decode
+
+
+def native_write_kv(spec: AttentionSpec, platform: Platform) -> Callable[..., None]:
+    """float32 caches in C (csrc/kv_cache.c): one call copies every row, skipping padded slots."""
+    lib = native()
+    op, f32 = "attention.write_kv", torch.float32
+    hkv, d = spec.num_kv_heads, spec.head_dim
+
+    def cpu_native_write_kv(
+        k: torch.Tensor,
+        v: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        slot_mapping: torch.Tensor,
+        k_scale: torch.Tensor | None = None,
+        v_scale: torch.Tensor | None = None,
+    ) -> None:
+        # the C kernel trusts these shapes: checked on every call, not only under ANYACCEL_VALIDATE
+        t = k.shape[0]
+        expect_tensor(op, "k", k, dtype=f32, shape=(t, hkv, d))
+        expect_tensor(op, "v", v, dtype=f32, shape=(t, hkv, d))
+        expect_tensor(op, "k_cache", k_cache, dtype=f32, shape=(None, None, hkv, d))
+        expect_tensor(op, "v_cache", v_cache, dtype=f32, shape=tuple(k_cache.shape))
+        expect_tensor(op, "slot_mapping", slot_mapping, shape=(t,))
+        if not (k_cache.is_contiguous() and v_cache.is_contiguous()):
+            raise ValueError(f"{op}: the caches must be contiguous to be written in place")
+        k = k if k.stride(-1) == 1 else k.contiguous()
+        v = v if v.stride(-1) == 1 else v.contiguous()
+        slots = as_dtype(slot_mapping, torch.int64)
+        status = lib.anyaccel_write_kv_f32(
+            ptr(k), k.stride(0), k.stride(1), ptr(v), v.stride(0), v.stride(1), t, hkv, d,
+            ptr(k_cache), ptr(v_cache), k_cache.shape[0] * k_cache.shape[1], ptr(slots),
+        )  # fmt: skip
+        if status:
+            raise ValueError(f"{op}: a slot is outside [-1, {k_cache.shape[0] * k_cache.shape[1]})")
+
+    return cpu_native_write_kv

@@ -1,15 +1,16 @@
 """Which specs the CPU kernels serve: the records' predicates, kept apart so that registering imports no
-kernel module."""
+kernel module (and builds nothing: the C kernels are compiled when a predicate first asks for them)."""
 
 from __future__ import annotations
+
+import torch
 
 from anyaccel.ops.attention import AttentionSpec
 from anyaccel.ops.moe import MoESpec
 from anyaccel.platforms.base import Platform
 
+from ..native import native_missing
 from ..onednn import onednn_missing
-
-MAX_EXPERTS_PER_CHOICE = 8  # E / top_k at most: the dense form does E / top_k times the routed arithmetic
 
 
 def attention_supports(spec: AttentionSpec, platform: Platform) -> str | None:
@@ -20,15 +21,20 @@ def attention_supports(spec: AttentionSpec, platform: Platform) -> str | None:
     return None
 
 
-def experts_supports(spec: MoESpec, platform: Platform) -> str | None:
+def native_attention_supports(spec: AttentionSpec, platform: Platform) -> str | None:
+    if spec.cache_dtype != torch.float32:
+        return f"reads float32 caches only, not {spec.cache_dtype}"
+    return native_missing()
+
+
+def native_experts_supports(spec: MoESpec, platform: Platform) -> str | None:
     if spec.quant != "none":
-        return f"packs unquantized weights only, not quant={spec.quant}"
-    if spec.num_experts > MAX_EXPERTS_PER_CHOICE * spec.top_k:
-        return (
-            f"computes every expert for every decode token: made for E <= {MAX_EXPERTS_PER_CHOICE} * top_k, "
-            f"not E={spec.num_experts}, top_k={spec.top_k}"
-        )
-    return onednn_missing()
+        return f"computes with float32 weights only, not quant={spec.quant}"
+    return native_missing()
+
+
+def native_supports(spec: object, platform: Platform) -> str | None:
+    return native_missing()
 
 
 def onednn_supports(spec: object, platform: Platform) -> str | None:

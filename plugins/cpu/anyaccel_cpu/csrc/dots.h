@@ -1,0 +1,49 @@
+/* The micro-kernel every matmul here is made of: dot products of two weight rows with up to DOT_TILE
+ * activation rows, each weight vector loaded once for all of them. With few rows (decode) it streams the
+ * weights at memory speed; with many (prefill) it is compute-bound at 8 FMAs per 6 loads. */
+#ifndef ANYACCEL_CPU_DOTS_H
+#define ANYACCEL_CPU_DOTS_H
+
+#include "vec.h"
+
+#define DOT_TILE 4
+
+/* o0[j] = <w0, x[j]>, o1[j] = <w1, x[j]> over k floats, for j < m (m <= DOT_TILE, a constant where
+ * inlined so that the loops over j unroll). */
+static inline __attribute__((always_inline)) void dots2_m(const float *w0, const float *w1,
+                                                          const float *const *x, int m, int64_t k,
+                                                          float *o0, float *o1) {
+    v8f a0[DOT_TILE], a1[DOT_TILE];
+    for (int j = 0; j < m; j++) a0[j] = a1[j] = v8_splat(0.0f);
+    int64_t i = 0;
+    for (; i + V8 <= k; i += V8) {
+        v8f r0 = v8_load(w0 + i), r1 = v8_load(w1 + i);
+        for (int j = 0; j < m; j++) {
+            v8f xv = v8_load(x[j] + i);
+            a0[j] += r0 * xv;
+            a1[j] += r1 * xv;
+        }
+    }
+    for (int j = 0; j < m; j++) {
+        float s0 = v8_sum(a0[j]), s1 = v8_sum(a1[j]);
+        for (int64_t t = i; t < k; t++) {
+            s0 += w0[t] * x[j][t];
+            s1 += w1[t] * x[j][t];
+        }
+        o0[j] = s0;
+        o1[j] = s1;
+    }
+}
+
+/* dots2_m with m only known at run time (1 <= m <= DOT_TILE): one unrolled copy per m. */
+static inline void dots2(const float *w0, const float *w1, const float *const *x, int m, int64_t k, float *o0,
+                         float *o1) {
+    switch (m) {
+        case 1: dots2_m(w0, w1, x, 1, k, o0, o1); break;
+        case 2: dots2_m(w0, w1, x, 2, k, o0, o1); break;
+        case 3: dots2_m(w0, w1, x, 3, k, o0, o1); break;
+        default: dots2_m(w0, w1, x, DOT_TILE, k, o0, o1); break;
+    }
+}
+
+#endif

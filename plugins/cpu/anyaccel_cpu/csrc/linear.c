@@ -1,0 +1,31 @@
+/* linear.gemm in float32 for the plain [N, K] weight layout: out[m] = W x[m] + bias. Work items are
+ * blocks of ROWS output rows, each read once per DOT_TILE input rows, so with a few input rows (decode)
+ * every weight byte is read once, at memory speed, with no packing. */
+#include "dots.h"
+
+enum { ROWS = 64 };
+
+/* x [M, K] with row stride ldx; w [N, K] contiguous; bias [N] or NULL; out [M, N] contiguous. */
+void anyaccel_gemm_f32(const float *x, int64_t M, int64_t K, int64_t ldx, const float *w, int64_t N,
+                       const float *bias, float *out) {
+    int64_t blocks = (N + ROWS - 1) / ROWS;
+#pragma omp parallel for schedule(dynamic, 1) if (blocks > 1)
+    for (int64_t item = 0; item < blocks; item++) {
+        int64_t n0 = item * ROWS, n1 = n0 + ROWS < N ? n0 + ROWS : N;
+        for (int64_t m0 = 0; m0 < M; m0 += DOT_TILE) {
+            int m = (int)(M - m0 < DOT_TILE ? M - m0 : DOT_TILE);
+            const float *xs[DOT_TILE];
+            for (int j = 0; j < m; j++) xs[j] = x + (m0 + j) * ldx;
+            for (int64_t n = n0; n < n1; n += 2) {
+                const float *row1 = n + 1 < n1 ? w + (n + 1) * K : w + n * K; /* odd tail: computed twice */
+                float o0[DOT_TILE], o1[DOT_TILE];
+                dots2(w + n * K, row1, xs, m, K, o0, o1);
+                for (int j = 0; j < m; j++) {
+                    float *dst = out + (m0 + j) * N + n;
+                    dst[0] = o0[j] + (bias ? bias[n] : 0.0f);
+                    if (n + 1 < n1) dst[1] = o1[j] + (bias ? bias[n + 1] : 0.0f);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+"""The provider's C kernels (csrc/): compiled on first use for this machine, cached, loaded with ctypes.
+
+They are plain C with portable vector types and OpenMP, built by the system C compiler (`$CC`, else `cc`)
+with -march=native into ~/.cache/anyaccel/cpu-kernels/<hash>.so, the hash covering the sources, the
+compiler and its flags, so an edit or a new compiler rebuilds and concurrent builds never see a partial
+file. They link the OpenMP runtime torch has already loaded (the same libgomp.so.1), so they share torch's
+threads and follow torch.set_num_threads. ctypes releases the GIL for the duration of a call.
+
+Without a compiler, or when the build fails, `native_missing()` says why and the kernels that need it
+decline every spec, leaving the op to the next kernel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+SOURCES = Path(__file__).parent / "csrc"
+FLAGS = ("-O3", "-march=native", "-std=gnu11", "-fopenmp", "-fPIC", "-shared", "-fno-math-errno")
+
+_p, _i64, _f32, _int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
+SIGNATURES: dict[str, tuple] = {
+    "anyaccel_moe_experts_f32": (
+        (_p, _i64, _i64, _p, _p, _i64, _i64, _p, _p, _i64, _p, _i64, _int, _p),
+        _int,
+    ),
+    "anyaccel_paged_decode_f32": (
+        (_p, _i64, _i64, _i64, _i64, _i64, _p, _p, _i64, _i64, _i64, _p, _i64, _p, _f32, _i64, _f32, _p, _p),
+        _int,
+    ),
+    "anyaccel_rms_norm_f32": ((_p, _i64, _i64, _i64, _i64, _i64, _p, _f32, _p, _p, _i64, _i64), None),
+    "anyaccel_rope_f32": (
+        (_p, _i64, _i64, _i64, _p, _i64, _i64, _i64, _i64, _i64, _p, _p, _i64, _i64, _int, _p, _p),
+        _int,
+    ),
+    "anyaccel_write_kv_f32": ((_p, _i64, _i64, _p, _i64, _i64, _i64, _i64, _i64, _p, _p, _i64, _p), _int),
+    "anyaccel_gemm_f32": ((_p, _i64, _i64, _i64, _p, _i64, _p, _p), None),
+}
+
+
+class NativeBuildError(RuntimeError):
+    pass
+
+
+def _compiler() -> list[str]:
+    return shlex.split(os.environ.get("CC", "cc"))
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "anyaccel" / "cpu-kernels"
+
+
+def _build_key(cc: list[str]) -> str:
+    version = subprocess.run([*cc, "--version"], capture_output=True, text=True, check=True).stdout
+    digest = hashlib.sha256("\0".join([*cc, version, *FLAGS, platform.machine()]).encode())
+    for source in sorted(SOURCES.iterdir()):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _build() -> Path:
+    cc = _compiler()
+    try:
+        key = _build_key(cc)
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise NativeBuildError(f"no C compiler to build the CPU kernels ({shlex.join(cc)}: {err})") from err
+    target = _cache_dir() / f"{key}.so"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, staging = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    sources = sorted(str(p) for p in SOURCES.glob("*.c"))
+    build = subprocess.run([*cc, *FLAGS, "-o", staging, *sources, "-lm"], capture_output=True, text=True)
+    if build.returncode:
+        os.unlink(staging)
+        raise NativeBuildError(f"building the CPU kernels failed ({shlex.join(cc)}):\n{build.stderr[-2000:]}")
+    os.replace(staging, target)  # atomic: a concurrent build of the same key writes the same bytes
+    return target
+
+
+@functools.cache
+def _load() -> ctypes.CDLL | NativeBuildError:
+    try:
+        lib = ctypes.CDLL(str(_build()))
+    except NativeBuildError as err:
+        return err
+    except OSError as err:
+        return NativeBuildError(f"loading the CPU kernels failed: {err}")
+    for name, (args, result) in SIGNATURES.items():
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = args, result
+    return lib
+
+
+def native_missing() -> str | None:
+    """None when the C kernels are built and loaded, else why not (building them on first call)."""
+    lib = _load()
+    return str(lib) if isinstance(lib, NativeBuildError) else None
+
+
+def native() -> ctypes.CDLL:
+    """The loaded library; call native_missing() first (the kernels' `supports` do)."""
+    lib = _load()
+    if isinstance(lib, NativeBuildError):
+        raise lib
+    return lib
+
+
+def ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def as_dtype(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """t in `dtype`, contiguous (no copy when it already is both)."""
+    return (t if t.dtype == dtype else t.to(dtype)).contiguous()
