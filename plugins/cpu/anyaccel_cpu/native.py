@@ -43,6 +43,7 @@ SIGNATURES: dict[str, tuple] = {
         _int,
     ),
     "anyaccel_write_kv_f32": ((_p, _i64, _i64, _p, _i64, _i64, _i64, _i64, _i64, _p, _p, _i64, _p), _int),
+    "anyaccel_topk_f32": ((_p, _i64, _i64, _i64, _int, _p, _int, _f32, _p, _p), None),
     "anyaccel_gemm_f32": ((_p, _i64, _i64, _i64, _p, _i64, _p, _p), None),
 }
 

@@ -15,6 +15,7 @@ from .supports import (
     native_attention_supports,
     native_experts_supports,
     native_supports,
+    native_topk_supports,
     onednn_supports,
 )
 
@@ -96,6 +97,9 @@ KERNELS: list[Kernel] = [
     ),
     _kernel("norm.add_rms_norm", "add_rms_norm", "norm:add_rms_norm"),
     _kernel("rope.apply", "native_rope", "rope:native_apply", dtypes=F32, supports=native_supports),
+    _kernel(
+        "moe.topk", "native_topk", "moe:topk", dtypes=FLOATS, supports=native_topk_supports, priority=NATIVE
+    ),
     _kernel(
         "moe.experts",
         "native_experts",

@@ -70,3 +70,33 @@ def experts(spec: MoESpec, platform: Platform) -> Callable[..., torch.Tensor]:
         return out
 
     return cpu_experts
+
+
+def topk(
+    router_logits: torch.Tensor,
+    top_k: int,
+    scoring: str = "softmax",
+    renormalize: bool = True,
+    n_group: int = 1,
+    topk_group: int = 1,
+    correction_bias: torch.Tensor | None = None,
+    routed_scaling_factor: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ungrouped selection in C (csrc/topk.c): one call per batch where the reference makes about eight."""
+    op = "moe.topk"
+    t, e = router_logits.shape
+    if n_group > 1:
+        raise ValueError(f"{op}: this kernel was bound for ungrouped selection, got n_group={n_group}")
+    if not 0 < top_k <= e:
+        raise ValueError(f"{op}: top_k must be in [1, {e}], got {top_k}")
+    if correction_bias is not None:
+        expect_tensor(op, "correction_bias", correction_bias, shape=(e,))
+        correction_bias = as_dtype(correction_bias, torch.float32)
+    logits = as_dtype(router_logits, torch.float32)
+    weights = torch.empty(t, top_k)
+    ids = torch.empty(t, top_k, dtype=torch.int32)
+    native().anyaccel_topk_f32(
+        ptr(logits), t, e, top_k, int(scoring == "sigmoid"), ptr(correction_bias), int(renormalize),
+        routed_scaling_factor, ptr(weights), ptr(ids),
+    )  # fmt: skip
+    return weights, ids

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from anyaccel.ops.attention import AttentionSpec
-from anyaccel.ops.moe import MoESpec
+from anyaccel.ops.moe import MoESpec, TopKSpec
 from anyaccel.platforms.base import Platform
 
 from ..native import native_missing
@@ -30,6 +30,12 @@ def native_attention_supports(spec: AttentionSpec, platform: Platform) -> str | 
 def native_experts_supports(spec: MoESpec, platform: Platform) -> str | None:
     if spec.quant != "none":
         return f"computes with float32 weights only, not quant={spec.quant}"
+    return native_missing()
+
+
+def native_topk_supports(spec: TopKSpec, platform: Platform) -> str | None:
+    if spec.grouped:
+        return "selects without expert groups only (n_group == 1)"
     return native_missing()
 
 
