@@ -18,6 +18,10 @@ PROMPTS = [[3, 14, 15, 92, 65, 35], [89, 79, 32, 38, 46, 26, 43, 38, 32, 79, 50]
 PARAMS = SamplingParams(max_tokens=6, ignore_eos=True, return_logits=True)
 TIMEOUT_S = 180
 ARCHS = ("Qwen3MoeForCausalLM", "DeepseekV3ForCausalLM", "DeepseekV3ForCausalLM fp8 block")
+# fp8 activations are quantized per token group at run time: a last-bit difference in a sum, which
+# row-parallel layers cannot avoid (each rank sums its half), can flip one value's fp8 rounding. Measured:
+# 0.068 on a largest logit of 3.39 for one prompt; the unquantized models match to 2e-6.
+FP8_NOISE = 0.05  # of the largest |logit|
 
 
 def _free_port() -> int:
@@ -78,6 +82,7 @@ def test_tp2_and_ep2_reproduce_single_rank_logits(tmp_path):
         for arch, result, want_all in zip(ARCHS, results, expected, strict=True):
             for mode in ("tp", "ep"):
                 for got, want in zip(result[mode], want_all, strict=True):
+                    atol = FP8_NOISE * want.abs().max().item() if "fp8" in arch else 1e-4
                     torch.testing.assert_close(
-                        got, want, rtol=1e-4, atol=1e-4, msg=f"{arch} {mode} rank {rank}"
+                        got, want, rtol=1e-4, atol=atol, msg=f"{arch} {mode} rank {rank}"
                     )

@@ -93,7 +93,7 @@ def topk(
         expect_tensor(op, "correction_bias", correction_bias, shape=(e,))
         correction_bias = as_dtype(correction_bias, torch.float32)
     logits = as_dtype(router_logits, torch.float32)
-    weights = torch.empty(t, top_k)
+    weights = torch.empty(t, top_k, dtype=torch.float32)
     ids = torch.empty(t, top_k, dtype=torch.int32)
     native().anyaccel_topk_f32(
         ptr(logits), t, e, top_k, int(scoring == "sigmoid"), ptr(correction_bias), int(renormalize),

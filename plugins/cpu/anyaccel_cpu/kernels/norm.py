@@ -26,8 +26,11 @@ def add_rms_norm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, 
     x.copy_(rms_norm(residual, weight, eps))
 
 
-def _rows(x: torch.Tensor) -> tuple[int, int, int, int] | None:
-    """(n0, n1, s0, s1) addressing x's rows when x is [n, H] or [n0, n1, H] with a contiguous last dim."""
+def _rows(x: torch.Tensor, weight: torch.Tensor) -> tuple[int, int, int, int] | None:
+    """(n0, n1, s0, s1) addressing x's rows when the C kernel can read x: float32 [n, H] or [n0, n1, H] with a
+    contiguous last dim and a float32 weight [H]."""
+    if x.dtype != torch.float32 or weight.dtype != torch.float32 or weight.shape != x.shape[-1:]:
+        return None
     if x.stride(-1) != 1 or x.dim() not in (2, 3):
         return None
     if x.dim() == 2:
@@ -36,7 +39,7 @@ def _rows(x: torch.Tensor) -> tuple[int, int, int, int] | None:
 
 
 def native_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    rows = _rows(x)
+    rows = _rows(x, weight)
     if rows is None:
         return rms_norm(x, weight, eps)
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
@@ -46,8 +49,8 @@ def native_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.
 
 
 def native_add_rms_norm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float) -> None:
-    rows, residual_rows = _rows(x), _rows(residual)
-    if rows is None or residual_rows is None:
+    rows, residual_rows = _rows(x, weight), _rows(residual, weight)
+    if rows is None or residual_rows is None or residual.shape != x.shape:
         return add_rms_norm(x, residual, weight, eps)
     weight = weight.contiguous()
     native().anyaccel_rms_norm_f32(

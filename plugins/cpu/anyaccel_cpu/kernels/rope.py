@@ -27,7 +27,8 @@ def native_apply(
     q = q if q.stride(-1) == 1 else q.contiguous()
     k = k if k.stride(-1) == 1 else k.contiguous()
     positions, cache = as_dtype(positions, torch.int64), as_dtype(cos_sin_cache, torch.float32)
-    q_out, k_out = torch.empty(q.shape), torch.empty(k.shape)
+    q_out = torch.empty(q.shape, dtype=torch.float32)
+    k_out = torch.empty(k.shape, dtype=torch.float32)
     status = native().anyaccel_rope_f32(
         ptr(q), q.stride(0), q.stride(1), hq, ptr(k), k.stride(0), k.stride(1), k.shape[1], t, d,
         ptr(positions), ptr(cache), rotary_dim, cache.shape[0], int(is_neox), ptr(q_out), ptr(k_out),
