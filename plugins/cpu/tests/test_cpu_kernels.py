@@ -136,7 +136,19 @@ def test_norms_read_per_head_rows_of_a_fused_projection_in_place():
     torch.testing.assert_close((x, residual), (want_x, want_residual))
 
 
-def test_gemm_takes_empty_batches_and_a_bias():
+@pytest.mark.parametrize("m", [1, 5, 15, 16, 40])
+def test_native_gemm_reads_strided_rows_with_odd_sizes(m):
+    res = anyaccel.resolve("linear.gemm", LinearSpec(torch.float32, 67, 1001))
+    assert res.selected.name == "cpu.native_gemm"
+    x = torch.randn(m, 1100)[:, 50:1051]  # rows 1100 floats apart
+    weight, bias = torch.randn(67, 1001), torch.randn(67)
+    torch.testing.assert_close(res.fn(x, weight, bias), x @ weight.T + bias, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(res.fn(x, weight), x @ weight.T, rtol=1e-5, atol=1e-4)
+
+
+def test_onednn_gemm_takes_empty_batches_and_a_bias(monkeypatch):
+    monkeypatch.setenv("ANYACCEL_KERNELS", "linear.gemm=cpu.onednn_gemm")
+    anyaccel.reset()
     res = anyaccel.resolve("linear.gemm", LinearSpec(torch.float32, 48, 32))
     weight, bias = torch.randn(48, 32), torch.randn(48)
     packed = res.prepare_weights({"weight": weight})["weight"]

@@ -1,12 +1,16 @@
-/* The micro-kernel every matmul here is made of: dot products of two weight rows with up to DOT_TILE
- * activation rows, each weight vector loaded once for all of them. With few rows (decode) it streams the
- * weights at memory speed; with many (prefill) it is compute-bound at 8 FMAs per 6 loads. */
+/* The micro-kernel for a few activation rows (decode): dot products of two weight rows with up to DOT_TILE
+ * activation rows, each weight vector loaded once for all of them, so the weights stream from memory once.
+ * Many rows (prefill) use tile.h instead. */
 #ifndef ANYACCEL_CPU_DOTS_H
 #define ANYACCEL_CPU_DOTS_H
 
 #include "vec.h"
 
 #define DOT_TILE 4
+/* Floats ahead of the current weight vector to prefetch: 2 KB, about the next row. The hardware prefetcher
+ * alone left 15-20% of the read bandwidth unused on a 2-core EPYC with 8 rows (1.9 against 1.6 ms per
+ * demo MoE layer). Prefetching past the end of an array is harmless (prefetches never fault). */
+#define PREFETCH 512
 
 /* o0[j] = <w0, x[j]>, o1[j] = <w1, x[j]> over k floats, for j < m (m <= DOT_TILE, a constant where
  * inlined so that the loops over j unroll). */
@@ -17,6 +21,8 @@ static inline __attribute__((always_inline)) void dots2_m(const float *w0, const
     for (int j = 0; j < m; j++) a0[j] = a1[j] = v8_splat(0.0f);
     int64_t i = 0;
     for (; i + V8 <= k; i += V8) {
+        __builtin_prefetch(w0 + i + PREFETCH);
+        __builtin_prefetch(w1 + i + PREFETCH);
         v8f r0 = v8_load(w0 + i), r1 = v8_load(w1 + i);
         for (int j = 0; j < m; j++) {
             v8f xv = v8_load(x[j] + i);

@@ -1,9 +1,11 @@
-/* linear.gemm in float32 for the plain [N, K] weight layout: out[m] = W x[m] + bias. Work items are
- * blocks of ROWS output rows, each read once per DOT_TILE input rows, so with a few input rows (decode)
- * every weight byte is read once, at memory speed, with no packing. */
+/* linear.gemm in float32 for a few input rows (decode) and the plain [N, K] weight layout:
+ * out[m] = W x[m] + bias. Work items are blocks of ROWS output features; each streams its weight rows once,
+ * for all input rows, through dots.h. Many input rows are the caller's to send to a packing BLAS. */
 #include "dots.h"
 
 enum { ROWS = 64 };
+
+static inline float biased(const float *bias, int64_t n, float value) { return bias ? value + bias[n] : value; }
 
 /* x [M, K] with row stride ldx; w [N, K] contiguous; bias [N] or NULL; out [M, N] contiguous. */
 void anyaccel_gemm_f32(const float *x, int64_t M, int64_t K, int64_t ldx, const float *w, int64_t N,
@@ -21,9 +23,8 @@ void anyaccel_gemm_f32(const float *x, int64_t M, int64_t K, int64_t ldx, const 
                 float o0[DOT_TILE], o1[DOT_TILE];
                 dots2(w + n * K, row1, xs, m, K, o0, o1);
                 for (int j = 0; j < m; j++) {
-                    float *dst = out + (m0 + j) * N + n;
-                    dst[0] = o0[j] + (bias ? bias[n] : 0.0f);
-                    if (n + 1 < n1) dst[1] = o1[j] + (bias ? bias[n + 1] : 0.0f);
+                    out[(m0 + j) * N + n] = biased(bias, n, o0[j]);
+                    if (n + 1 < n1) out[(m0 + j) * N + n + 1] = biased(bias, n + 1, o1[j]);
                 }
             }
         }

@@ -72,6 +72,14 @@ KERNELS: list[Kernel] = [
     _kernel("attention.write_kv", "write_kv", "attention:write_kv", factory=True, kv_layout="NHD"),
     _kernel(
         "linear.gemm",
+        "native_gemm",
+        "linear:native_gemm",
+        dtypes=F32,
+        supports=native_supports,
+        priority=NATIVE,
+    ),
+    _kernel(
+        "linear.gemm",
         "onednn_gemm",
         "linear:gemm",
         dtypes=F32,
@@ -96,7 +104,14 @@ KERNELS: list[Kernel] = [
         priority=NATIVE,
     ),
     _kernel("norm.add_rms_norm", "add_rms_norm", "norm:add_rms_norm"),
-    _kernel("rope.apply", "native_rope", "rope:native_apply", dtypes=F32, supports=native_supports),
+    _kernel(
+        "rope.apply",
+        "native_rope",
+        "rope:native_apply",
+        dtypes=F32,
+        supports=native_supports,
+        priority=NATIVE,
+    ),
     _kernel(
         "moe.topk", "native_topk", "moe:topk", dtypes=FLOATS, supports=native_topk_supports, priority=NATIVE
     ),
