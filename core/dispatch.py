@@ -123,6 +123,10 @@ def _reject_reason(k: Kernel, spec: Any, platform: Platform, relaxed: bool) -> s
     layout = getattr(spec, "kv_layout", None)
     if k.kv_layout and layout and layout != k.kv_layout:
         return f"reads KV layout {k.kv_layout}; the cache is {layout}"
+    block_size = getattr(spec, "block_size", None)
+    if k.kv_block_sizes and block_size is not None and block_size not in k.kv_block_sizes:
+        sizes = "/".join(map(str, sorted(k.kv_block_sizes)))
+        return f"reads KV blocks of {sizes} tokens; the cache's hold {block_size}"
     if k.supports is not None:
         try:
             return k.supports(spec, platform)

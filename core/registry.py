@@ -39,6 +39,9 @@ class Kernel:
     supports:    optional predicate(spec, platform) -> None if it can serve the spec, else the reason
     priority:    higher wins among vendor kernels; portable and reference kernels always rank last
     kv_layout:   for attention kernels, the KV-cache layout it reads/writes ("NHD", "HND" or a vendor's)
+    kv_block_sizes: for attention kernels, the cache block sizes (tokens per block) it reads; empty: any.
+                 Models allocate their cache with a size the best kernel reads (torch_npu's paged attention:
+                 128) unless the user fixed one.
     off_platform: optional () -> None | reason: whether the kernel can execute here even though this is not
                  one of its platforms (Triton's interpreter, MLX's CPU build); used by `anyaccel check -p`
     prepare:     optional "module:function" called once per weight set at load time as
@@ -59,6 +62,7 @@ class Kernel:
     priority: int = 0
     factory: bool = False
     kv_layout: str | None = None
+    kv_block_sizes: frozenset[int] = frozenset()
     needs_triton: bool = False
     off_platform: Callable[[], str | None] | None = field(default=None, compare=False)
     prepare: str | None = None
@@ -72,6 +76,7 @@ class Kernel:
             )
         object.__setattr__(self, "platforms", frozenset(self.platforms))
         object.__setattr__(self, "dtypes", frozenset(self.dtypes))
+        object.__setattr__(self, "kv_block_sizes", frozenset(self.kv_block_sizes))
 
     @property
     def provider(self) -> str:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+import anyaccel
 from anyaccel.models import LLM, SamplingParams
 from anyaccel.models.engine.block_manager import BlockManager
 from anyaccel.models.engine.sampler import sample
 from anyaccel.models.engine.scheduler import Scheduler
 from anyaccel.models.engine.sequence import Sequence
+from anyaccel.models.layers.attention import Attention
 from anyaccel.models.testing import tiny_checkpoint
 
 
@@ -111,3 +113,25 @@ def test_prompt_longer_than_the_model_is_rejected(model_dir):
     llm = LLM(model_dir, max_model_len=16, progress=False)
     with pytest.raises(ValueError, match="exceeds max_model_len 16"):
         llm.generate([[1] * 12], SamplingParams(max_tokens=8))
+
+
+def test_the_cache_takes_the_block_size_its_decode_kernel_reads(model_dir, test_plugins, monkeypatch):
+    monkeypatch.setenv("ANYACCEL_PLATFORM", "testchip")
+    anyaccel.reset()
+    prompts, params = [[5, 6, 7] * 15, [9] * 40], SamplingParams(max_tokens=8, return_logits=True)
+    llm = LLM(model_dir, dtype=torch.float32, progress=False)
+    layer = next(m for m in llm.model.modules() if isinstance(m, Attention))
+    assert llm.blocks.block_size == layer.spec.block_size == 32
+    assert layer.k_cache.shape[1] == 32
+    assert anyaccel.resolve("attention.decode", layer.spec).selected.name == "testchip.decode_bs32"
+    got = llm.generate(prompts, params)
+    # a block size the kernel does not read leaves decode to the reference, with the reason
+    fixed = LLM(model_dir, dtype=torch.float32, block_size=16, progress=False)
+    spec = next(m for m in fixed.model.modules() if isinstance(m, Attention)).spec
+    res = anyaccel.resolve("attention.decode", spec)
+    assert res.selected.provider == "reference"
+    reason = next(c.reason for c in res.candidates if c.kernel.name == "testchip.decode_bs32")
+    assert reason == "reads KV blocks of 32 tokens; the cache's hold 16"
+    for a, b in zip(got, fixed.generate(prompts, params), strict=True):
+        assert a.token_ids == b.token_ids
+        torch.testing.assert_close(a.logits, b.logits, rtol=1e-5, atol=1e-5)

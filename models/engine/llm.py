@@ -42,15 +42,16 @@ class Stats:
 
 class LLM:
     """model_dir: a Hugging Face checkpoint directory. dtype: "auto" (the checkpoint's, when the platform
-    computes in it, else float32), or a torch dtype / its name. Under torchrun the model is split across the
-    ranks (tensor parallel; expert_parallel=True splits MoE experts instead)."""
+    computes in it, else float32), or a torch dtype / its name. block_size: tokens per KV-cache block, None
+    for the size the platform's attention kernels read (16 when any will do). Under torchrun the model is
+    split across the ranks (tensor parallel; expert_parallel=True splits MoE experts instead)."""
 
     def __init__(
         self,
         model_dir: str | Path,
         *,
         dtype: str | torch.dtype = "auto",
-        block_size: int = 16,
+        block_size: int | None = None,
         kv_cache_dtype: torch.dtype | None = None,
         max_model_len: int | None = None,
         num_blocks: int | None = None,
@@ -79,7 +80,7 @@ class LLM:
             progress=progress,
         )
         self.max_model_len = max_model_len
-        self.blocks = BlockManager(self.runner.num_blocks, block_size)
+        self.blocks = BlockManager(self.runner.num_blocks, self.runner.block_size)
         self.scheduler = Scheduler(
             self.blocks, max_num_seqs, max(max_num_batched_tokens, max_model_len), self._eos_ids()
         )

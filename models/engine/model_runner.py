@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 
 import anyaccel
+from anyaccel.errors import ResolutionError
 
 from ..config import ModelConfig, resolve_dtype
-from ..layers.attention import Attention, CacheConfig, ForwardMetadata
+from ..layers.attention import DEFAULT_BLOCK_SIZE, Attention, CacheConfig, ForwardMetadata
 from ..layers.ops import resolutions
 from ..loader import load_weights
 from ..parallel import Parallel
@@ -54,16 +55,26 @@ class ModelRunner:
             # slower on CPUs; flushing them to zero changes results by less than 1.2e-38 (process-wide).
             torch.set_flush_denormal(True)
         self.dtype = resolve_dtype(dtype, config, anyaccel.get_platform().dtypes)
-        self.block_size = cache.block_size
         self.model = build_model(config, parallel, self.dtype, cache, self.device)
         load_weights(self.model, model_dir, progress=progress)
         self.layers = [m for m in self.model.modules() if isinstance(m, Attention)]
+        self.block_size = self._block_size()
         self.attention_resolutions = [r for r in resolutions(self.model) if r.op.startswith("attention.")]
         self.num_blocks = num_blocks or self._fit_blocks(max_model_len, max_num_seqs, kv_cache_bytes)
         self.cache_bytes = sum(layer.allocate_cache(self.num_blocks, self.device) for layer in self.layers)
         self.forward = (
             torch.compile(self.model.forward, fullgraph=True, dynamic=True) if compile else self.model.forward
         )
+
+    def _block_size(self) -> int:
+        """The cache block size every layer's kernels read (each layer chose it with its decode kernel)."""
+        sizes = sorted({layer.spec.block_size for layer in self.layers})
+        if len(sizes) > 1:
+            raise ResolutionError(
+                f"the layers' attention kernels read KV blocks of different sizes {sizes}; "
+                "pass block_size= one size they all read (anyaccel explain attention.decode lists them)"
+            )
+        return sizes[0] if sizes else DEFAULT_BLOCK_SIZE
 
     def _fit_blocks(self, max_model_len: int, max_num_seqs: int, budget: int) -> int:
         """Enough blocks for max_num_seqs full-length sequences, limited by `budget` bytes (at least one)."""

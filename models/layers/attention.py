@@ -15,31 +15,47 @@ import torch
 from torch import nn
 
 import anyaccel
+from anyaccel import context
 from anyaccel.dispatch import rank
 from anyaccel.errors import ResolutionError
 from anyaccel.ops.attention import AttentionMetadata, AttentionSpec
 from anyaccel.ops.kv_cache import LAYOUTS, layout
+from anyaccel.registry import Kernel
 
 from .ops import bind
 from .weights import WeightSlot, parent, sharded_copy
 
+DEFAULT_BLOCK_SIZE = 16
+
 
 @dataclass(frozen=True)
 class CacheConfig:
-    """block_size: token slots per cache block; kv_dtype: None for the model dtype (or an fp8 e4m3 type)."""
+    """block_size: token slots per cache block, None to take what the best decode kernel reads (16 when any
+    size will do); kv_dtype: None for the model dtype (or an fp8 e4m3 type)."""
 
-    block_size: int = 16
+    block_size: int | None = None
     kv_dtype: torch.dtype | None = None
 
 
-def choose_kv_layout(spec: AttentionSpec) -> str:
-    """The layout read by the best decode kernel for `spec`: decode is resolved once per known layout and the
-    best-ranked selection wins, so a vendor kernel with its own layout beats a reference that reads any."""
-    resolutions = [anyaccel.resolve("attention.decode", replace(spec, kv_layout=name)) for name in LAYOUTS]
-    by_kernel = {r.selected: r for r in resolutions if r.selected is not None}
+def choose_kv_cache(spec: AttentionSpec, block_size: int | None) -> AttentionSpec:
+    """`spec` with the KV layout and block size the best decode kernel reads. Decode is resolved once per
+    known layout and candidate block size (`block_size` if fixed, else the default and every size a decode
+    kernel declares) and the best-ranked selection wins, so a vendor kernel with its own layout or block size
+    beats a reference that reads any; among a kernel's sizes the default, else its smallest, is taken."""
+    declared = {n for k in context.get().kernels_for("attention.decode") for n in k.kv_block_sizes}
+    sizes = [block_size] if block_size else [DEFAULT_BLOCK_SIZE, *sorted(declared - {DEFAULT_BLOCK_SIZE})]
+    resolutions = [
+        anyaccel.resolve("attention.decode", replace(spec, kv_layout=name, block_size=size))
+        for size in sizes
+        for name in LAYOUTS
+    ]
+    by_kernel: dict[Kernel, AttentionSpec] = {}
+    for r in resolutions:
+        if r.selected is not None:
+            by_kernel.setdefault(r.selected, r.spec)  # the first size tried that it reads
     if not by_kernel:
         raise ResolutionError(resolutions[0].error)
-    return by_kernel[rank(list(by_kernel))[0]].spec.kv_layout
+    return by_kernel[rank(list(by_kernel))[0]]
 
 
 @dataclass
@@ -72,11 +88,10 @@ class Attention(nn.Module):
             num_kv_heads,
             head_dim,
             cache.kv_dtype,
-            cache.block_size,
             scale=scale,
             sliding_window=sliding_window,
         )
-        self.spec = replace(base, kv_layout=choose_kv_layout(base))
+        self.spec = choose_kv_cache(base, cache.block_size)
         self.write_kv = bind(self, "attention.write_kv", self.spec)
         self.prefill = bind(self, "attention.prefill", self.spec)
         self.prefill_after_prefix = bind(self, "attention.prefill", replace(self.spec, prefix=True))

@@ -11,6 +11,8 @@ Kernels:
                             tc_2 and tc_3 although its name sorts after silu_generic's
     testchip.experts_up_gate moe.experts (unquantized) reading w13 as [up; gate], as FlashInfer's MoE does:
                             its prepare hook swaps the halves once at load time
+    testchip.decode_bs32    attention.decode reading only 32-token cache blocks, as torch_npu's paged
+                            attention reads only 128 (the reference's decode, behind that declaration)
 """
 
 from __future__ import annotations
@@ -139,6 +141,16 @@ def anyaccel_kernels() -> list[Kernel]:
             on_chip,
             supports=lambda spec, platform: None if spec.quant == "none" else "unquantized experts only",
             prepare=f"{__name__}:prepare_up_gate",
+            priority=10,
+        ),
+        Kernel(
+            "attention.decode",
+            "testchip.decode_bs32",
+            "anyaccel.providers.reference.attention:decode",
+            on_chip,
+            factory=True,
+            kv_layout="NHD",
+            kv_block_sizes=frozenset({32}),
             priority=10,
         ),
         Kernel(

@@ -4,7 +4,7 @@ Tokens are grouped by expert and every chosen expert's rows are read once per ca
 so decode reads only the experts its batch chose, at close to memory speed, and prefill runs one tiled pass
 per expert. The C kernel's comment gives the two stages. On 2 AVX2 cores, demo Qwen3-MoE shapes (E=16,
 k=4, H=512, I=256): 0.15 ms for 1 token and 1.5 ms for 8, where the reference's batched form takes 1.3 ms
-and 4.1 ms; for 1024 tokens the two are within 15%.
+and 4.1 ms; 35 ms for 1024 tokens, against 37 ms for the reference's MKL GEMMs.
 """
 
 from __future__ import annotations
