@@ -2,9 +2,11 @@
 
 They are plain C with portable vector types and OpenMP, built by the system C compiler (`$CC`, else `cc`)
 with -march=native into ~/.cache/anyaccel/cpu-kernels/<hash>.so, the hash covering the sources, the
-compiler and its flags, so an edit or a new compiler rebuilds and concurrent builds never see a partial
-file. They link the OpenMP runtime torch has already loaded (the same libgomp.so.1), so they share torch's
-threads and follow torch.set_num_threads. ctypes releases the GIL for the duration of a call.
+compiler and its flags and the CPU's model and features, so an edit, a new compiler or a home directory
+shared with another kind of CPU rebuilds (a -march=native build can fault on an older CPU), and concurrent
+builds never see a partial file. They link the OpenMP runtime torch has already loaded (the same
+libgomp.so.1), so they share torch's threads and follow torch.set_num_threads. ctypes releases the GIL for
+the duration of a call.
 
 Without a compiler, or when the build fails, `native_missing()` says why and the kernels that need it
 decline every spec, leaving the op to the next kernel.
@@ -61,9 +63,19 @@ def _cache_dir() -> Path:
     return Path(root) / "anyaccel" / "cpu-kernels"
 
 
+def _cpu_signature() -> str:
+    """What -march=native compiles for: the CPU model and feature flags (Linux), else what Python knows."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
+    keys = ("model name", "flags", "Features", "CPU implementer", "CPU part")
+    return "\n".join(sorted({line for line in lines if line.split(":")[0].strip() in keys}))
+
+
 def _build_key(cc: list[str]) -> str:
     version = subprocess.run([*cc, "--version"], capture_output=True, text=True, check=True).stdout
-    digest = hashlib.sha256("\0".join([*cc, version, *FLAGS, platform.machine()]).encode())
+    digest = hashlib.sha256("\0".join([*cc, version, *FLAGS, platform.machine(), _cpu_signature()]).encode())
     for source in sorted(SOURCES.iterdir()):
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()[:16]

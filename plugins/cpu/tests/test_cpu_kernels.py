@@ -169,3 +169,20 @@ def test_write_kv_skips_padded_slots_and_decode_of_an_empty_sequence_is_zero():
     tables, lens = torch.tensor([[1, 0], [2, 0]], dtype=torch.int32), torch.tensor([6, 0], dtype=torch.int32)
     out = decode(torch.randn(2, 4, 16), k_cache, v_cache, tables, lens, 6, 0.25)
     assert out[1].abs().max() == 0 and out[0].isfinite().all()
+
+
+def test_the_build_cache_key_covers_the_cpu_the_compiler_and_the_sources(monkeypatch, tmp_path):
+    key = native._build_key(["cc"])
+    monkeypatch.setattr(
+        native, "_cpu_signature", lambda: "flags: sse2"
+    )  # a -march=native build of another CPU
+    assert native._build_key(["cc"]) != key
+    monkeypatch.undo()
+    sources = tmp_path / "csrc"
+    sources.mkdir()
+    for source in native.SOURCES.iterdir():
+        (sources / source.name).write_bytes(source.read_bytes())
+    monkeypatch.setattr(native, "SOURCES", sources)
+    assert native._build_key(["cc"]) == key
+    (sources / "norm.c").write_text((sources / "norm.c").read_text() + "\n")
+    assert native._build_key(["cc"]) != key
