@@ -9,8 +9,14 @@ from anyaccel.ops.attention import AttentionSpec
 from anyaccel.ops.moe import MoESpec, TopKSpec
 from anyaccel.platforms.base import Platform
 
-from ..native import native_missing
 from ..onednn import onednn_missing
+
+
+def native_missing() -> str | None:
+    """Imported when first asked: registering the kernels loads no build machinery."""
+    from ..native import native_missing
+
+    return native_missing()
 
 
 def attention_supports(spec: AttentionSpec, platform: Platform) -> str | None:
