@@ -144,6 +144,11 @@ def test_native_gemm_reads_strided_rows_with_odd_sizes(m):
     weight, bias = torch.randn(67, 1001), torch.randn(67)
     torch.testing.assert_close(res.fn(x, weight, bias), x @ weight.T + bias, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(res.fn(x, weight), x @ weight.T, rtol=1e-5, atol=1e-4)
+    # non-contiguous weight and bias (copied for the call, and kept alive through it)
+    weight_t, bias_strided = weight.T.contiguous().T, torch.randn(134)[::2]
+    torch.testing.assert_close(
+        res.fn(x, weight_t, bias_strided), x @ weight.T + bias_strided, rtol=1e-5, atol=1e-4
+    )
 
 
 def test_onednn_gemm_takes_empty_batches_and_a_bias(monkeypatch):

@@ -46,6 +46,9 @@ def native_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     expect_tensor(OP, "weight", weight, dtype=torch.float32, shape=(n, k))
     if bias is not None:
         expect_tensor(OP, "bias", bias, dtype=torch.float32, shape=(n,))
+    # held in names until the call returns: a temporary's memory could be freed once ptr() has read it
+    weight = weight.contiguous()
+    bias = None if bias is None else bias.contiguous()
     out = torch.empty(m, n, dtype=torch.float32)
-    native().anyaccel_gemm_f32(ptr(x), m, k, x.stride(0), ptr(weight.contiguous()), n, ptr(bias), ptr(out))
+    native().anyaccel_gemm_f32(ptr(x), m, k, x.stride(0), ptr(weight), n, ptr(bias), ptr(out))
     return out
