@@ -40,7 +40,7 @@ class Kernel:
     priority:    higher wins among vendor kernels; portable and reference kernels always rank last
     kv_layout:   for attention kernels, the KV-cache layout it reads/writes ("NHD", "HND" or a vendor's)
     kv_block_sizes: for attention kernels, the cache block sizes (tokens per block) it reads; empty: any.
-                 Models allocate their cache with a size the best kernel reads (torch_npu's paged attention:
+                 Models allocate their cache with a size the best kernel reads (Ascend's paged attention:
                  128) unless the user fixed one.
     off_platform: optional () -> None | reason: whether the kernel can execute here even though this is not
                  one of its platforms (Triton's interpreter, MLX's CPU build); used by `anyaccel check -p`
