@@ -22,6 +22,7 @@ CORE_OPS: tuple[OpDef, ...] = (
     quant.FP8_GEMM,
     quant.INT8_GEMM,
     quant.W4A16_GEMM,
+    quant.W8A16_GEMM,
     comm.ALL_REDUCE,
     comm.ALL_GATHER,
     comm.REDUCE_SCATTER,

@@ -1,4 +1,5 @@
-"""quant.quantize_fp8, quant.quantize_int8, quant.fp8_gemm, quant.int8_gemm, quant.w4a16_gemm.
+"""quant.quantize_fp8, quant.quantize_int8, quant.fp8_gemm, quant.int8_gemm, quant.w4a16_gemm,
+quant.w8a16_gemm.
 
 Weights follow nn.Linear: [N, K] (out, in) unless a packing format says otherwise. Scales are float32
 multipliers that map quantized values back to real ones (real = q * scale), the convention of vLLM and of
@@ -17,7 +18,8 @@ from .common import preferred_dtype
 FP8_DTYPES = ("float8_e4m3fn", "float8_e4m3fnuz")
 FP8_GRANULARITIES = ("tensor", "token", "block")  # block = 1 x 128 groups along K (per token)
 GEMM_SCALES = ("tensor", "channel", "block")
-W4_FORMATS = ("gptq", "awq")
+W4_FORMATS = ("gptq", "awq", "affine")
+W8_GROUPS = (16, 32, 64, 128)
 BLOCK = 128
 
 
@@ -45,11 +47,24 @@ class GemmSpec:
 
 @dataclass(frozen=True)
 class W4A16Spec:
+    """dtype: the activations' (fp16/bf16; float32 for the affine format too). has_zeros: GPTQ/AWQ qzeros
+    given (always true for affine, whose offsets take their place)."""
+
     dtype: torch.dtype = torch.float16
     format: str = "gptq"
     group_size: int = 128
     has_zeros: bool = True
     act_order: bool = False
+    n: int = 4096
+    k: int = 4096
+
+
+@dataclass(frozen=True)
+class W8A16Spec:
+    """Spec of w8a16_gemm: activation dtype, values per scale along K (16, 32, 64 or 128) and the shape."""
+
+    dtype: torch.dtype = torch.float32
+    group_size: int = 32
     n: int = 4096
     k: int = 4096
 
@@ -121,9 +136,23 @@ def w4a16_gemm(
       qweight [K, N/8] int32 packed along N in the order [0, 2, 4, 6, 1, 3, 5, 7]: the nibble at bits 4i
       holds output channel 8c + AWQ_ORDER[i]; qzeros [K/G, N/8] packed the same way; scales [K/G, N]
       w[n, k] = (q - z) * scale[k // G, n]; without qzeros (symmetric) the zero is 8
-    The format is also told by the shapes (GPTQ's qweight has K/8 rows, AWQ's K): one kernel may serve both.
+    spec.format "affine" (GGUF Q4_0 / Q4_1 / Q4_K, MLX's affine 4-bit format, HQQ):
+      qweight [N, K/8] int32: row n, word c, bits 4i..4i+3 hold input channel 8c+i (MLX's layout)
+      scales  [N, K/G] float32; qzeros [N, K/G] float32, the per-group offset m (MLX's "biases")
+      w[n, k] = q * scale[n, k // G] + qzeros[n, k // G]; no g_idx. N need not be a multiple of 8.
+    The format is also told by the arguments (GPTQ's qweight has K/8 rows, AWQ's K, and only the affine
+    format has floating-point qzeros): one kernel may serve all three.
     Packers and unpackers: anyaccel.schemes.packing; the formats are documented in docs/quantization.md.
     """
+    raise NotImplementedError
+
+
+def w8a16_gemm(
+    x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Weight-only int8 with group scales (GGUF Q8_0 and Q6_K): out [M, N] = x @ w.T + bias in x's dtype,
+    w[n, k] = qweight[n, k] * scales[n, k // G]. x [M, K] in spec.dtype; qweight [N, K] int8; scales
+    [N, K/G] float32; bias [N] or None. Accumulated in float32."""
     raise NotImplementedError
 
 
@@ -142,7 +171,12 @@ def _fake_gemm(a, b, a_scale, b_scale, out_dtype, bias=None):
 
 
 def _fake_w4a16(x, qweight, scales, qzeros=None, g_idx=None, bias=None):
-    return x.new_empty((x.shape[0], scales.shape[1]))
+    affine = qzeros is not None and qzeros.is_floating_point()
+    return x.new_empty((x.shape[0], scales.shape[0] if affine else scales.shape[1]))
+
+
+def _fake_w8a16(x, qweight, scales, bias=None):
+    return x.new_empty((x.shape[0], qweight.shape[0]))
 
 
 def _check_quant_spec(spec: QuantSpec) -> None:
@@ -172,8 +206,23 @@ def _check_w4_spec(spec: W4A16Spec) -> None:
         spec.group_size in (32, 64, 128) and spec.k % spec.group_size == 0,
         f"group_size must be 32, 64 or 128 and divide K={spec.k}, got {spec.group_size}",
     )
-    expect(op, spec.n % 8 == 0 and spec.k % 8 == 0, f"N and K must be multiples of 8, got {spec.n}, {spec.k}")
-    expect(op, not (spec.act_order and spec.format == "awq"), "act-order (g_idx) exists only for gptq")
+    if spec.format == "affine":
+        expect(op, spec.k % 8 == 0, f"K must be a multiple of 8, got {spec.k}")
+        expect(op, spec.has_zeros, "the affine format always has its offsets (qzeros)")
+    else:
+        expect(
+            op, spec.n % 8 == 0 and spec.k % 8 == 0, f"N and K must be multiples of 8, got {spec.n}, {spec.k}"
+        )
+    expect(op, not (spec.act_order and spec.format != "gptq"), "act-order (g_idx) exists only for gptq")
+
+
+def _check_w8_spec(spec: W8A16Spec) -> None:
+    op = "quant.w8a16_gemm"
+    expect(
+        op,
+        spec.group_size in W8_GROUPS and spec.k % spec.group_size == 0,
+        f"group_size must be one of {W8_GROUPS} and divide K={spec.k}, got {spec.group_size}",
+    )
 
 
 def _check_gemm(op: str, qdtype_names: tuple[str, ...]):
@@ -198,6 +247,13 @@ def _check_w4(spec: W4A16Spec, x, qweight, scales, qzeros=None, g_idx=None, bias
     op = "quant.w4a16_gemm"
     n, k, g = spec.n, spec.k, spec.group_size
     expect_tensor(op, "x", x, shape=(None, k), dtype=spec.dtype)
+    if spec.format == "affine":
+        expect_tensor(op, "qweight", qweight, shape=(n, k // 8), dtype=torch.int32)
+        expect_tensor(op, "scales", scales, shape=(n, k // g), dtype=torch.float32)
+        expect(op, qzeros is not None, "the affine format needs its offsets (qzeros)")
+        expect_tensor(op, "qzeros", qzeros, shape=(n, k // g), dtype=torch.float32)
+        expect(op, g_idx is None, "the affine format has no g_idx")
+        return
     want = (k // 8, n) if spec.format == "gptq" else (k, n // 8)
     expect_tensor(op, "qweight", qweight, shape=want, dtype=torch.int32)
     expect_tensor(op, "scales", scales, shape=(None, n) if spec.act_order else (k // g, n))
@@ -240,6 +296,15 @@ INT8_GEMM = OpDef(
     check_args=_check_gemm("quant.int8_gemm", ("int8",)),
     weights=("b", "b_scale"),
 )
+def _check_w8(spec: W8A16Spec, x, qweight, scales, bias=None) -> None:
+    op = "quant.w8a16_gemm"
+    expect_tensor(op, "x", x, shape=(None, spec.k), dtype=spec.dtype)
+    expect_tensor(op, "qweight", qweight, shape=(spec.n, spec.k), dtype=torch.int8)
+    expect_tensor(op, "scales", scales, shape=(spec.n, spec.k // spec.group_size), dtype=torch.float32)
+    if bias is not None:
+        expect_tensor(op, "bias", bias, shape=(spec.n,))
+
+
 W4A16_GEMM = OpDef(
     "quant.w4a16_gemm",
     w4a16_gemm,
@@ -249,4 +314,14 @@ W4A16_GEMM = OpDef(
     check_spec=_check_w4_spec,
     check_args=_check_w4,
     weights=("qweight", "scales", "qzeros", "g_idx"),
+)
+W8A16_GEMM = OpDef(
+    "quant.w8a16_gemm",
+    w8a16_gemm,
+    W8A16Spec,
+    _fake_w8a16,
+    lambda p: W8A16Spec(preferred_dtype(p)),
+    check_spec=_check_w8_spec,
+    check_args=_check_w8,
+    weights=("qweight", "scales"),
 )

@@ -122,8 +122,12 @@ def w4_weight(
     qzeros: torch.Tensor | None,
     g_idx: torch.Tensor | None,
 ) -> torch.Tensor:
-    """Float64 [N, K] weight of a GPTQ (v1) or AWQ checkpoint, from the documented bit layouts."""
+    """Float64 [N, K] weight of a GPTQ (v1), AWQ or affine weight, from the documented bit layouts."""
     k = x_cols
+    if qzeros is not None and qzeros.is_floating_point():  # affine: row n, word c holds channels 8c..8c+7
+        q = nibbles(qweight).double()  # [N, K]
+        group = k // scales.shape[1]
+        return q * scales.double().repeat_interleave(group, 1) + qzeros.double().repeat_interleave(group, 1)
     awq = qweight.shape[0] == k
     if awq:
         q_kn = nibbles(qweight, AWQ_SLOT_TO_COLUMN)  # [K, N]
@@ -149,6 +153,14 @@ def w4a16_gemm(
     bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     return _gemm(x.double(), w4_weight(x.shape[1], qweight, scales, qzeros, g_idx), bias)
+
+
+def w8a16_gemm(
+    x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    group = qweight.shape[1] // scales.shape[1]
+    w = qweight.double() * scales.double().repeat_interleave(group, 1)
+    return _gemm(x.double(), w, bias)
 
 
 def e4m3_step(value: torch.Tensor, fp8_dtype: torch.dtype) -> torch.Tensor:

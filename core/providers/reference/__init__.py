@@ -27,6 +27,7 @@ TARGETS: dict[str, str] = {
     "quant.fp8_gemm": "quant:fp8_gemm",
     "quant.int8_gemm": "quant:int8_gemm",
     "quant.w4a16_gemm": "quant:w4a16_gemm",
+    "quant.w8a16_gemm": "quant:w8a16_gemm",
     "comm.all_reduce": "comm:all_reduce",
     "comm.all_gather": "comm:all_gather",
     "comm.reduce_scatter": "comm:reduce_scatter",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from anyaccel.ops.quant import BLOCK
-from anyaccel.schemes.packing import awq_unpack, gptq_unpack
+from anyaccel.schemes.packing import awq_unpack, gptq_unpack, unpack_rows
 
 
 def fp8_max(fp8_dtype: torch.dtype) -> float:
@@ -98,8 +98,14 @@ def dequantize_w4(
     g_idx: torch.Tensor | None,
     k: int,
 ) -> torch.Tensor:
-    """GPTQ or AWQ tensors -> float32 weight [N, K]. The format is told by the shape: AWQ's qweight has K
-    rows, GPTQ's K/8."""
+    """GPTQ, AWQ or affine tensors -> float32 weight [N, K]. The format is told by the arguments: affine
+    offsets are floating point, AWQ's qweight has K rows, GPTQ's K/8."""
+    if qzeros is not None and qzeros.is_floating_point():  # affine: q * scale + offset per group
+        q = unpack_rows(qweight)
+        group = k // scales.shape[1]
+        return q.float() * scales.float().repeat_interleave(group, 1) + qzeros.float().repeat_interleave(
+            group, 1
+        )
     awq = qweight.shape[0] == k
     q, zeros = (awq_unpack if awq else gptq_unpack)(qweight, qzeros)
     group = k // scales.shape[0]
@@ -117,4 +123,12 @@ def w4a16_gemm(
     bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     w = dequantize_w4(qweight, scales, qzeros, g_idx, x.shape[1])
+    return _finish(x.float() @ w.T, bias, x.dtype)
+
+
+def w8a16_gemm(
+    x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    group = qweight.shape[1] // scales.shape[1]
+    w = qweight.float() * scales.float().repeat_interleave(group, 1)
     return _finish(x.float() @ w.T, bias, x.dtype)

@@ -69,6 +69,7 @@ _TABLE: tuple[tuple[str, str, str, frozenset[torch.dtype], Any, str | None], ...
     ("quant.fp8_gemm", "fp8_gemm", "scaled_gemm:fp8_gemm", FLOATS, _fp8_spec_supports, None),
     ("quant.int8_gemm", "int8_gemm", "scaled_gemm:int8_gemm", FLOATS, None, None),
     ("quant.w4a16_gemm", "w4a16_gemm", "w4a16:w4a16_gemm", HALVES, None, None),
+    ("quant.w8a16_gemm", "w8a16_gemm", "w8a16:w8a16_gemm", FLOATS, None, None),
     *(
         (op, f"{name}{suffix}", target, FLOATS, _attention_supports, kv_layout)
         for kv_layout, suffix in (("NHD", ""), ("HND", "_hnd"))

@@ -126,6 +126,7 @@ TABLES: dict[str, dict[str, Any]] = {
     "triton.fp8_gemm": _GEMM,
     "triton.int8_gemm": _GEMM,
     "triton.w4a16_gemm": _W4A16,
+    "triton.w8a16_gemm": _W4A16,  # the same tiles: one int8 / int4 tile per K step, dequantized in registers
     "triton.topk": _TOPK,
     "triton.fused_moe": _FUSED_MOE,
 }

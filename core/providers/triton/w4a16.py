@@ -1,5 +1,6 @@
 """Triton quant.w4a16_gemm (contract in anyaccel.ops.quant): out = x @ dequant(qweight).T + bias for GPTQ
-(v1 zeros, optional act-order g_idx) and AWQ checkpoints, dequantized tile by tile in registers.
+(v1 zeros, optional act-order g_idx), AWQ and affine (GGUF Q4_0/Q4_1/Q4_K, MLX) weights, dequantized tile by
+tile in registers.
 
 A program computes a BLOCK_M x BLOCK_N tile; each K step unpacks a BLOCK_K x BLOCK_N tile of nibbles, gathers
 each element's group scale and zero point, forms (q - z) * s in fp32, rounds it to x's dtype and multiplies.
@@ -46,6 +47,7 @@ def _w4a16_kernel(
     x_stride,
     out_stride,
     AWQ: tl.constexpr,
+    AFFINE: tl.constexpr,
     HAS_ZEROS: tl.constexpr,
     ACT_ORDER: tl.constexpr,
     HAS_BIAS: tl.constexpr,
@@ -64,26 +66,35 @@ def _w4a16_kernel(
         k_ok = k < K
         kn_ok = k_ok[:, None] & n_ok[None, :]
         x = tl.load(x_ptr + m[:, None] * x_stride + k[None, :], mask=m_ok[:, None] & k_ok[None, :], other=0.0)
-        if AWQ:  # qweight [K, N/8], packed along N
-            word = tl.load(qw_ptr + k[:, None] * (N // 8) + n[None, :] // 8, mask=kn_ok, other=0)
-            q = (word >> _awq_shift(n)[None, :]) & 0xF
-        else:  # GPTQ qweight [K/8, N], packed along K
-            word = tl.load(qw_ptr + (k[:, None] // 8) * N + n[None, :], mask=kn_ok, other=0)
+        if AFFINE:  # qweight [N, K/8] packed along K; float32 scales and offsets [N, K/G]
+            word = tl.load(qw_ptr + n[None, :] * (K // 8) + k[:, None] // 8, mask=kn_ok, other=0)
             q = (word >> ((k[:, None] % 8) * 4)) & 0xF
-        if ACT_ORDER:
-            g = tl.load(g_idx_ptr + k, mask=k_ok, other=0)
+            groups = K // group_size
+            at = n[None, :] * groups + k[:, None] // group_size
+            s = tl.load(scales_ptr + at, mask=kn_ok, other=0.0)
+            off = tl.load(qzeros_ptr + at, mask=kn_ok, other=0.0)
+            w = (q.to(tl.float32) * s + off).to(x_ptr.dtype.element_ty)
         else:
-            g = k // group_size
-        s = tl.load(scales_ptr + g[:, None] * N + n[None, :], mask=kn_ok, other=0.0).to(tl.float32)
-        if HAS_ZEROS:
-            zword = tl.load(qzeros_ptr + g[:, None] * (N // 8) + n[None, :] // 8, mask=kn_ok, other=0)
-            if AWQ:
-                z = (zword >> _awq_shift(n)[None, :]) & 0xF
+            if AWQ:  # qweight [K, N/8], packed along N
+                word = tl.load(qw_ptr + k[:, None] * (N // 8) + n[None, :] // 8, mask=kn_ok, other=0)
+                q = (word >> _awq_shift(n)[None, :]) & 0xF
+            else:  # GPTQ qweight [K/8, N], packed along K
+                word = tl.load(qw_ptr + (k[:, None] // 8) * N + n[None, :], mask=kn_ok, other=0)
+                q = (word >> ((k[:, None] % 8) * 4)) & 0xF
+            if ACT_ORDER:
+                g = tl.load(g_idx_ptr + k, mask=k_ok, other=0)
             else:
-                z = ((zword >> ((n[None, :] % 8) * 4)) & 0xF) + 1  # GPTQ v1 stores zero - 1
-        else:
-            z = 8
-        w = ((q - z).to(tl.float32) * s).to(x_ptr.dtype.element_ty)
+                g = k // group_size
+            s = tl.load(scales_ptr + g[:, None] * N + n[None, :], mask=kn_ok, other=0.0).to(tl.float32)
+            if HAS_ZEROS:
+                zword = tl.load(qzeros_ptr + g[:, None] * (N // 8) + n[None, :] // 8, mask=kn_ok, other=0)
+                if AWQ:
+                    z = (zword >> _awq_shift(n)[None, :]) & 0xF
+                else:
+                    z = ((zword >> ((n[None, :] % 8) * 4)) & 0xF) + 1  # GPTQ v1 stores zero - 1
+            else:
+                z = 8
+            w = ((q - z).to(tl.float32) * s).to(x_ptr.dtype.element_ty)
         acc = mma(acc, x, w, FP32_DOT)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + n, mask=n_ok, other=0.0).to(tl.float32)[None, :]
@@ -107,7 +118,7 @@ def w4a16_gemm(spec: W4A16Spec, platform: Platform) -> Callable[..., Any]:
         bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         m, k = x.shape
-        n = scales.shape[1]
+        n = scales.shape[0] if spec.format == "affine" else scales.shape[1]
         out = torch.empty((m, n), dtype=x.dtype, device=x.device)
         if out.numel() == 0:
             return out
@@ -130,6 +141,7 @@ def w4a16_gemm(spec: W4A16Spec, platform: Platform) -> Callable[..., Any]:
                 x.stride(0),
                 out.stride(0),
                 AWQ=spec.format == "awq",
+                AFFINE=spec.format == "affine",
                 HAS_ZEROS=qzeros is not None,
                 ACT_ORDER=g_idx is not None,
                 HAS_BIAS=bias is not None,

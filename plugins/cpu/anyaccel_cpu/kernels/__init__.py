@@ -16,6 +16,7 @@ from .supports import (
     native_experts_supports,
     native_supports,
     native_topk_supports,
+    native_w4_supports,
     onednn_supports,
 )
 
@@ -85,6 +86,22 @@ KERNELS: list[Kernel] = [
         dtypes=F32,
         supports=onednn_supports,
         prepare=f"{__name__}.linear:prepare",
+    ),
+    _kernel(
+        "quant.w4a16_gemm",
+        "native_w4a16_affine",
+        "quant:native_w4a16_affine",
+        dtypes=F32,
+        supports=native_w4_supports,
+        priority=NATIVE,
+    ),
+    _kernel(
+        "quant.w8a16_gemm",
+        "native_w8a16",
+        "quant:native_w8a16",
+        dtypes=F32,
+        supports=native_supports,
+        priority=NATIVE,
     ),
     _kernel(
         "norm.rms_norm",

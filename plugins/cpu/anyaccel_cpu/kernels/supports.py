@@ -7,6 +7,7 @@ import torch
 
 from anyaccel.ops.attention import AttentionSpec
 from anyaccel.ops.moe import MoESpec, TopKSpec
+from anyaccel.ops.quant import W4A16Spec
 from anyaccel.platforms.base import Platform
 
 from ..onednn import onednn_missing
@@ -42,6 +43,12 @@ def native_experts_supports(spec: MoESpec, platform: Platform) -> str | None:
 def native_topk_supports(spec: TopKSpec, platform: Platform) -> str | None:
     if spec.grouped:
         return "selects without expert groups only (n_group == 1)"
+    return native_missing()
+
+
+def native_w4_supports(spec: W4A16Spec, platform: Platform) -> str | None:
+    if spec.format != "affine":
+        return f"reads the affine format only, not {spec.format}"
     return native_missing()
 
 

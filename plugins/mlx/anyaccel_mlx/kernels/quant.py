@@ -27,7 +27,13 @@ def repack(
     qzeros: torch.Tensor | None,
     g_idx: torch.Tensor | None,
 ) -> quant.AffineWeight:
-    """A GPTQ / AWQ weight in MLX's affine format (ops/quant.py explains the mapping)."""
+    """A GPTQ / AWQ / affine weight in MLX's affine format (ops/quant.py explains the mapping). The affine
+    format is MLX's own: its words are viewed as uint32, scales and offsets (MLX's biases) used as given."""
+    if spec.format == "affine":
+        if qzeros is None:
+            raise ValueError("quant.w4a16_gemm (mlx): the affine format needs its offsets (qzeros)")
+        words = to_mx(qweight.contiguous()).view(mx.uint32)
+        return quant.AffineWeight(words, to_mx(scales.float()), to_mx(qzeros.float()), spec.group_size)
     unpack = gptq_unpack if spec.format == "gptq" else awq_unpack
     q, zeros = unpack(qweight, qzeros)  # q [N, K], zeros [K/G, N] (true zero points) or None
     g = spec.group_size

@@ -7,6 +7,8 @@ tensor), like a layer's post-load weight processing:
   and computes q * scale + bias. The contract's (q - zero) * scale is bias = -zero * scale.
 - GPTQ qweight [K/8, N] is that packing transposed; AWQ packs along N in its interleaved order and is
   unpacked and repacked. Zeros come from qzeros (GPTQ v1 stores zero - 1) or are 8 (symmetric).
+- The contract's affine format (GGUF Q4_0/Q4_1/Q4_K) is MLX's own layout: qweight [N, K/8] is viewed as
+  uint32, and its float32 scales and offsets are MLX's scales and biases, with no repacking.
 - Scales and biases are kept in float32 and the product is computed in float32, then rounded once: in half
   precision q * scale + bias rounds two large terms whose difference is the weight (a zero point of 15
   makes the bias 15 scales), which costs 10x the fp16 tolerance; in float32 the bias is exact.

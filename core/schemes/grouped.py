@@ -1,0 +1,103 @@
+"""Group-quantized weights read as they are stored, with the activation dtype's math (float32 included):
+
+    "w4_affine" {"group_size": 32|64|128}: w = q * scale + offset per group of G input features, q in 0..15;
+        parameters qweight [N, K/8] int32 (8 features per word along K), scales and qzeros (the offsets)
+        [N, K/G] float32; applied with quant.w4a16_gemm, format "affine". GGUF Q4_0 / Q4_1 / Q4_K, MLX's
+        affine 4-bit format and HQQ's 4-bit format are this.
+    "w8_group" {"group_size": 16|32|64|128}: w = q * scale, q int8; parameters qweight [N, K] int8, scales
+        [N, K/G] float32; applied with quant.w8a16_gemm. GGUF Q8_0 (G 32) and Q6_K (G 16) are this.
+
+These are the layouts the GGUF loader repacks into (anyaccel.models.gguf), once, at load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn import Module
+
+from anyaccel.ops.quant import W8_GROUPS, W4A16Spec, W8A16Spec
+from anyaccel.platforms.base import Platform
+
+from .base import LinearScheme, ParamLayout, add_param, flat, register, tensor
+from .packing import PACK
+
+
+class _Grouped(LinearScheme):
+    groups: tuple[int, ...] = (32, 64, 128)
+
+    def __init__(self, config: Mapping[str, Any], platform: Platform | None = None) -> None:
+        super().__init__(config, platform)
+        self.group = int(config.get("group_size", 32))
+        if self.group not in self.groups:
+            method = config.get("quant_method")
+            raise ValueError(f"{method} scheme: group_size must be one of {self.groups}, got {self.group}")
+
+    def sizes(self, input_size: int, output_sizes: Sequence[int], params_dtype: torch.dtype) -> None:
+        self.n, self.k, self.dtype = sum(output_sizes), input_size, params_dtype
+        if self.k % self.group:
+            raise ValueError(
+                f"{self.config.get('quant_method')} scheme: K={self.k} is not a multiple of "
+                f"group_size {self.group}"
+            )
+
+    def scales_param(self, layer: Module, name: str) -> None:
+        add_param(layer, name, torch.empty(self.n, self.k // self.group), ParamLayout(0, 1, 1, self.group))
+
+
+class AffineW4Linear(_Grouped):
+    def create_weights(
+        self,
+        layer: Module,
+        input_size: int,
+        output_sizes: Sequence[int],
+        params_dtype: torch.dtype,
+        full_input_size: int | None = None,
+    ) -> None:
+        self.sizes(input_size, output_sizes, params_dtype)
+        qweight = torch.empty(self.n, self.k // PACK, dtype=torch.int32)
+        add_param(layer, "qweight", qweight, ParamLayout(0, 1, 1, PACK))
+        self.scales_param(layer, "scales")
+        self.scales_param(layer, "qzeros")
+
+    def process_weights_after_loading(self, layer: Module) -> None:
+        spec = W4A16Spec(self.dtype, "affine", self.group, True, False, self.n, self.k)
+        params = {"qweight": "qweight", "scales": "scales", "qzeros": "qzeros"}
+        self._gemm = self.bind_weights(layer, "quant.w4a16_gemm", spec, params)
+
+    def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        weights = tensor(layer, "qweight"), tensor(layer, "scales"), tensor(layer, "qzeros")
+        out = self._gemm(flat(x), *weights, None, bias)
+        return out.reshape(*x.shape[:-1], self.n)
+
+
+class GroupW8Linear(_Grouped):
+    groups = W8_GROUPS
+
+    def create_weights(
+        self,
+        layer: Module,
+        input_size: int,
+        output_sizes: Sequence[int],
+        params_dtype: torch.dtype,
+        full_input_size: int | None = None,
+    ) -> None:
+        self.sizes(input_size, output_sizes, params_dtype)
+        add_param(layer, "qweight", torch.empty(self.n, self.k, dtype=torch.int8), ParamLayout())
+        self.scales_param(layer, "scales")
+
+    def process_weights_after_loading(self, layer: Module) -> None:
+        spec = W8A16Spec(self.dtype, self.group, self.n, self.k)
+        params = {"qweight": "qweight", "scales": "scales"}
+        self._gemm = self.bind_weights(layer, "quant.w8a16_gemm", spec, params)
+
+    def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        out = self._gemm(flat(x), tensor(layer, "qweight"), tensor(layer, "scales"), bias)
+        return out.reshape(*x.shape[:-1], self.n)
+
+
+register("w4_affine", AffineW4Linear)
+register("w8_group", GroupW8Linear)

@@ -1,0 +1,76 @@
+"""quant.w4a16_gemm (affine format) and quant.w8a16_gemm in float32, in C (csrc/quant.c) on the weights as
+stored: GGUF Q4_0 / Q4_1 / Q4_K through the affine format, Q8_0 / Q6_K through the int8 group format.
+
+A few rows (decode) stream the packed weights once per call, decoding in registers. Many rows (prefill)
+dequantize the weight into a float32 scratch once per call and multiply with torch's F.linear (MKL packs
+it): streaming would decode every weight again for each tile of 4 rows.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from anyaccel.ops.base import expect, expect_tensor
+
+from ..native import native, ptr
+
+FEW_ROWS = 16  # from here on dequantize + BLAS is faster than streaming the packed weights per 4 rows
+
+
+def _check_x(op: str, x: torch.Tensor, k: int) -> None:
+    expect_tensor(op, "x", x, dtype=torch.float32, shape=(None, k))
+    expect(op, x.stride(-1) == 1, "x must have unit stride along K")
+
+
+def native_w4a16_affine(
+    x: torch.Tensor,
+    qweight: torch.Tensor,
+    scales: torch.Tensor,
+    qzeros: torch.Tensor | None = None,
+    g_idx: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The affine format only: qweight [N, K/8] int32, scales and qzeros (offsets) [N, K/G] float32."""
+    op = "quant.w4a16_gemm"
+    m, k = x.shape
+    n, groups = scales.shape
+    _check_x(op, x, qweight.shape[1] * 8)
+    expect(op, qzeros is not None and g_idx is None, "the affine format: offsets (qzeros), no g_idx")
+    # held in names until the call returns: a temporary's memory could be freed once ptr() has read it
+    qweight, scales, offsets = qweight.contiguous(), scales.contiguous(), qzeros.contiguous()
+    bias = None if bias is None else bias.contiguous()
+    lib = native()
+    if m >= FEW_ROWS:
+        w = torch.empty(n, k, dtype=torch.float32)
+        lib.anyaccel_w4_affine_dequant_f32(ptr(qweight), n, k, ptr(scales), ptr(offsets), k // groups, ptr(w))
+        return F.linear(x, w, bias)
+    out = torch.empty(m, n, dtype=torch.float32)
+    if m == 0:
+        return out
+    args = (ptr(x), m, k, x.stride(0), ptr(qweight), n, ptr(scales), ptr(offsets), k // groups)
+    if lib.anyaccel_w4_affine_f32(*args, ptr(bias), ptr(out)):
+        raise MemoryError("quant.w4a16_gemm (cpu): out of memory for the group sums of x")
+    return out
+
+
+def native_w8a16(
+    x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    op = "quant.w8a16_gemm"
+    m, k = x.shape
+    n, groups = scales.shape
+    _check_x(op, x, qweight.shape[1])
+    qweight, scales = qweight.contiguous(), scales.contiguous()
+    bias = None if bias is None else bias.contiguous()
+    lib = native()
+    if m >= FEW_ROWS:
+        w = torch.empty(n, k, dtype=torch.float32)
+        lib.anyaccel_w8_group_dequant_f32(ptr(qweight), n, k, ptr(scales), k // groups, ptr(w))
+        return F.linear(x, w, bias)
+    out = torch.empty(m, n, dtype=torch.float32)
+    if m:
+        lib.anyaccel_w8_group_f32(
+            ptr(x), m, k, x.stride(0), ptr(qweight), n, ptr(scales), k // groups, ptr(bias), ptr(out)
+        )
+    return out
