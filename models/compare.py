@@ -15,8 +15,10 @@ import torch
 from .engine.llm import RequestOutput
 
 # Allowed |ours - transformers| relative to the largest |logit| of a step, per compute dtype: fp32 differs by
-# summation order only; bf16 rounds every layer's output (8 mantissa bits) and the two stacks round at
-# different points (fp32 router/rotary/accumulation here), which over a few layers reaches a few percent.
+# summation order only (a GGUF file's quantized layers too: transformers dequantizes them to the very values
+# our kernels decode, q * scale + offset in float32, and only the order of the sums differs); bf16 rounds
+# every layer's output (8 mantissa bits) and the two stacks round at different points (fp32
+# router/rotary/accumulation here), which over a few layers reaches a few percent.
 TOLERANCE = {torch.float32: 1e-4, torch.float16: 2e-2, torch.bfloat16: 5e-2}
 
 
@@ -45,10 +47,15 @@ class Comparison:
 def compare_with_transformers(
     model_dir: Path | str, outputs: list[RequestOutput], dtype: torch.dtype
 ) -> Comparison:
-    """outputs: generated with SamplingParams(return_logits=True), greedily for tokens_match to mean much."""
+    """outputs: generated with SamplingParams(return_logits=True), greedily for tokens_match to mean much.
+    model_dir: a checkpoint directory, or a GGUF file (transformers dequantizes it at load)."""
     from transformers import AutoModelForCausalLM
 
-    hf = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).eval()
+    path = Path(model_dir)
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        hf = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype).eval()
+    else:
+        hf = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).eval()
     device = next(hf.parameters()).device
     worst, scale, same = 0.0, 0.0, True
     for out in outputs:

@@ -93,20 +93,25 @@ def load_weights(model: nn.Module, model_dir: Path | str, *, progress: bool = Tr
     for name in slots:
         if name in located:
             by_file[located[name]].append(name)
-    bar = _progress(sum(map(len, by_file.values())), enabled=progress)
+    bar = progress_bar(sum(map(len, by_file.values())), enabled=progress)
     for file, names in sorted(by_file.items()):
         with _open(file) as f, torch.no_grad():
             for name in names:
                 _load_one(file, f, slots[name])
                 bar.update(1)
     bar.close()
+    process_after_loading(model, model_dir)
+
+
+def process_after_loading(model: nn.Module, source: Path) -> None:
+    """Let every layer convert what it loaded and bind its kernels (errors name the checkpoint and layer)."""
     for name, module in model.named_modules():
         process = getattr(module, "process_weights_after_loading", None)
         if callable(process):
             try:
                 process()
             except ValueError as exc:  # a scheme refusing what it loaded: say which layer of which checkpoint
-                raise CheckpointError(f"{model_dir}: {name}: {exc}") from None
+                raise CheckpointError(f"{source}: {name}: {exc}") from None
 
 
 def _load_one(file: Path, f, slot: WeightSlot) -> None:
@@ -135,7 +140,7 @@ class _NoBar:
         return None
 
 
-def _progress(total: int, *, enabled: bool):
+def progress_bar(total: int, *, enabled: bool):
     if not enabled or not sys.stderr.isatty():
         return _NoBar()
     from tqdm import tqdm

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from ..config import ModelConfig
+from ..gguf import GgufCheckpoint, is_gguf
 from ..layers.attention import CacheConfig
 from ..parallel import init_parallel
 from .block_manager import BlockManager
@@ -41,7 +42,8 @@ class Stats:
 
 
 class LLM:
-    """model_dir: a Hugging Face checkpoint directory. dtype: "auto" (the checkpoint's, when the platform
+    """model_dir: a Hugging Face checkpoint directory or a GGUF file (its quantized layers stay quantized
+    unless dequantize=True). dtype: "auto" (the checkpoint's, when the platform
     computes in it, else float32), or a torch dtype / its name. block_size: tokens per KV-cache block, None
     for the size the platform's attention kernels read (16 when any will do). Under torchrun the model is
     split across the ranks (tensor parallel; expert_parallel=True splits MoE experts instead)."""
@@ -61,9 +63,14 @@ class LLM:
         expert_parallel: bool = False,
         compile: bool = False,
         progress: bool = True,
+        dequantize: bool = False,
     ):
         self.model_dir = Path(model_dir)
-        self.config = ModelConfig.from_dir(self.model_dir)
+        self.gguf = GgufCheckpoint(self.model_dir) if is_gguf(self.model_dir) else None
+        if self.gguf is not None:
+            self.config = ModelConfig(self.gguf.config, self.model_dir)
+        else:
+            self.config = ModelConfig.from_dir(self.model_dir)
         self.parallel = init_parallel(expert_parallel)
         max_model_len = max_model_len or min(self.config.max_position_embeddings, 4096)
         self.runner = ModelRunner(
@@ -78,13 +85,17 @@ class LLM:
             max_num_seqs=max_num_seqs,
             compile=compile,
             progress=progress,
+            gguf=self.gguf,
+            dequantize=dequantize,
         )
         self.max_model_len = max_model_len
         self.blocks = BlockManager(self.runner.num_blocks, self.runner.block_size)
         self.scheduler = Scheduler(
             self.blocks, max_num_seqs, max(max_num_batched_tokens, max_model_len), self._eos_ids()
         )
-        self.tokenizer = load_tokenizer(self.model_dir, self.config.vocab_size)
+        self.tokenizer = load_tokenizer(
+            self.model_dir, self.config.vocab_size, self.gguf is None or self.gguf.has_tokenizer
+        )
         self.stats = Stats()
 
     @property

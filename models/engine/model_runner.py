@@ -17,6 +17,7 @@ import anyaccel
 from anyaccel.errors import ResolutionError
 
 from ..config import ModelConfig, resolve_dtype
+from ..gguf import GgufCheckpoint, GgufLoad, assign_schemes, load_gguf
 from ..layers.attention import DEFAULT_BLOCK_SIZE, Attention, CacheConfig, ForwardMetadata
 from ..layers.ops import resolutions
 from ..loader import load_weights
@@ -26,8 +27,9 @@ from .sequence import Sequence
 
 
 def platform_device() -> torch.device:
-    """The device anyaccel detected (with this rank's index under torchrun on accelerators)."""
-    kind = anyaccel.get_platform().device_type
+    """The device anyaccel detected (with this rank's index under torchrun on accelerators); the host on an
+    emulated platform."""
+    kind = anyaccel.get_platform().torch_device_type
     if kind == "cpu":
         return torch.device("cpu")
     return torch.device(kind, int(os.environ.get("LOCAL_RANK", "0")))
@@ -48,6 +50,8 @@ class ModelRunner:
         max_num_seqs: int,
         compile: bool = False,
         progress: bool = True,
+        gguf: GgufCheckpoint | None = None,
+        dequantize: bool = False,
     ):
         self.device = platform_device()
         if self.device.type == "cpu":
@@ -56,7 +60,13 @@ class ModelRunner:
             torch.set_flush_denormal(True)
         self.dtype = resolve_dtype(dtype, config, anyaccel.get_platform().dtypes)
         self.model = build_model(config, parallel, self.dtype, cache, self.device)
-        load_weights(self.model, model_dir, progress=progress)
+        self.gguf_load: GgufLoad | None = None
+        if gguf is not None:
+            with torch.device(self.device):
+                self.gguf_load = assign_schemes(self.model, gguf, dequantize=dequantize)
+            load_gguf(self.model, gguf, progress=progress)
+        else:
+            load_weights(self.model, model_dir, progress=progress)
         self.layers = [m for m in self.model.modules() if isinstance(m, Attention)]
         self.block_size = self._block_size()
         self.attention_resolutions = [r for r in resolutions(self.model) if r.op.startswith("attention.")]

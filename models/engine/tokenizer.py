@@ -1,5 +1,6 @@
-"""Tokenizers: the checkpoint's own (tokenizer files in its directory, through transformers), or the
-byte-level tokenizer for checkpoints that ship none (such as the built-in demo): token i < 256 is byte i."""
+"""Tokenizers: the checkpoint's own (tokenizer files in its directory, or a GGUF file's tokenizer and chat
+template, through transformers), or the byte-level tokenizer for checkpoints that ship none (such as the
+built-in demo): token i < 256 is byte i."""
 
 from __future__ import annotations
 
@@ -19,8 +20,14 @@ class ByteTokenizer:
         return bytes(t for t in token_ids if t < 256).decode("utf-8", errors="replace")
 
 
-def load_tokenizer(model_dir: Path, vocab_size: int) -> Any:
-    """An object with encode(text) -> ids and decode(ids) -> text."""
+def load_tokenizer(model_dir: Path, vocab_size: int, gguf_tokenizer: bool = True) -> Any:
+    """An object with encode(text) -> ids and decode(ids) -> text (and chat(messages) -> ids when the
+    checkpoint has a chat template). model_dir: a checkpoint directory or a GGUF file (gguf_tokenizer: the
+    file has tokenizer metadata)."""
+    if model_dir.is_file() and model_dir.suffix.lower() == ".gguf" and gguf_tokenizer:
+        from transformers import AutoTokenizer
+
+        return _HFTokenizer(AutoTokenizer.from_pretrained(str(model_dir.parent), gguf_file=model_dir.name))
     if any((model_dir / name).is_file() for name in TOKENIZER_FILES):
         from transformers import AutoTokenizer
 
@@ -43,3 +50,13 @@ class _HFTokenizer:
 
     def decode(self, token_ids: list[int]) -> str:
         return self.hf.decode(token_ids, skip_special_tokens=True)
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.hf, "chat_template", None))
+
+    def chat(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of `messages` ([{"role": ..., "content": ...}]) through the chat template, ending with
+        the assistant's turn opened."""
+        ids = self.hf.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..parallel import SINGLE, Parallel
+from .linear import QuantConfig, ReplicatedLinear
 from .weights import WeightSlot, sharded_copy
 
 
@@ -42,7 +43,9 @@ class VocabParallelEmbedding(nn.Module):
 
 class ParallelLMHead(VocabParallelEmbedding):
     """logits = hidden @ weight.T over the whole vocabulary (each rank's slice, gathered). With tied
-    embeddings the model shares the embedding's weight and this layer reads nothing from the checkpoint."""
+    embeddings the model shares the embedding's weight and this layer reads nothing from the checkpoint.
+    `quantize(quant)` gives the head its own quantized weights (module `lm_head.proj`, read from the
+    head's tensor, or the embedding's when tied), applied with that scheme's kernel."""
 
     def __init__(
         self,
@@ -55,16 +58,28 @@ class ParallelLMHead(VocabParallelEmbedding):
     ):
         super().__init__(vocab_size, hidden_size, parallel, dtype=dtype)
         self.tied = tied_to is not None
+        self.proj: nn.Module | None = None
         if tied_to is not None:
             self.weight = tied_to.weight
 
+    def quantize(self, quant: QuantConfig) -> None:
+        """Compute the logits with `quant`'s scheme on weights of its own (one rank only)."""
+        if self.parallel.world_size > 1:
+            raise ValueError("a quantized LM head is not split across ranks yet")
+        rows, hidden = self.weight.shape
+        self.proj = ReplicatedLinear(hidden, rows, dtype=self.weight.dtype, quant=quant)
+        if not self.tied:  # the dense copy is never read
+            self.weight = nn.Parameter(self.weight.new_empty(0, hidden), requires_grad=False)
+
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden: [N, hidden] -> logits [N, vocab_size] in hidden's dtype."""
+        if self.proj is not None:
+            return self.proj(hidden)[:, : self.vocab_size]
         logits = F.linear(hidden, self.weight)
         if self.parallel.world_size > 1:
             logits = self.parallel.all_gather(logits, dim=-1)
         return logits[:, : self.vocab_size]
 
     def weight_slots(self, prefix: str) -> Iterator[WeightSlot]:
-        if not self.tied:
+        if not self.tied and self.proj is None:
             yield from super().weight_slots(prefix)
