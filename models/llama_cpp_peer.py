@@ -1,0 +1,105 @@
+"""llama.cpp as a peer of the model benchmark, through the `llama-cpp-python` package when it is installed
+(it is not a dependency of anyaccel). Greedy generation of `batch` sequences at once through llama.cpp's own
+batch API (one sequence id per request, all prompts prefilled in one batch, then one token per sequence per
+step), with as many threads as torch uses, on the same GGUF file."""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def missing(model_path: str) -> str | None:
+    """None when llama.cpp can run `model_path`, else why not."""
+    path = Path(model_path)
+    if not (path.is_file() and path.suffix.lower() == ".gguf"):
+        return f"llama.cpp reads GGUF files; {model_path} is not one"
+    if importlib.util.find_spec("llama_cpp") is None:
+        return "the llama-cpp-python package is not installed (pip install llama-cpp-python)"
+    return None
+
+
+class _Engine:
+    def __init__(self, path: str, n_ctx: int, n_batch: int, n_seq: int) -> None:
+        import llama_cpp as L
+
+        self.L = L
+        L.llama_backend_init()
+        self.model = L.llama_model_load_from_file(path.encode(), L.llama_model_default_params())
+        params = L.llama_context_default_params()
+        threads = torch.get_num_threads()
+        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, n_batch, n_batch
+        params.n_seq_max, params.n_threads, params.n_threads_batch = n_seq, threads, threads
+        self.ctx = L.llama_init_from_model(self.model, params)
+        self.vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(self.model))
+        self.batch = L.llama_batch_init(n_batch, 0, n_seq)
+
+    def decode(self, items: list[tuple[int, int, int, bool]]) -> list[int]:
+        """items: (token, position, sequence, wants logits) -> the greedy next token of each wanted row."""
+        b = self.batch
+        b.n_tokens = len(items)
+        for i, (token, pos, seq, logits) in enumerate(items):
+            b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = token, pos, 1, logits
+            b.seq_id[i][0] = seq
+        if self.L.llama_decode(self.ctx, b) != 0:
+            raise RuntimeError("llama_decode failed")
+        out = []
+        for i, (_, _, _, logits) in enumerate(items):
+            if logits:
+                row = self.L.llama_get_logits_ith(self.ctx, i)
+                values = np.ctypeslib.as_array(
+                    ctypes.cast(row, ctypes.POINTER(ctypes.c_float)), (self.vocab,)
+                )
+                out.append(int(values.argmax()))
+        return out
+
+    def generate(self, prompts: list[list[int]], output_len: int) -> tuple[float, float]:
+        """Greedy tokens for every prompt; (prefill seconds, decode seconds)."""
+        self.L.llama_memory_clear(self.L.llama_get_memory(self.ctx), True)
+        start = time.perf_counter()
+        items = [(t, p, s, p == len(ids) - 1) for s, ids in enumerate(prompts) for p, t in enumerate(ids)]
+        last = self.decode(items)
+        prefill = time.perf_counter() - start
+        lengths = [len(ids) for ids in prompts]
+        for step in range(output_len - 1):
+            last = self.decode([(t, lengths[s] + step, s, True) for s, t in enumerate(last)])
+        return prefill, time.perf_counter() - start - prefill
+
+
+def generate_greedy(
+    model_path: str,
+    prompts_for: Callable[..., list[list[int]]],
+    batch: int,
+    input_len: int,
+    output_len: int,
+    seed: int,
+) -> dict[str, Any]:
+    """One timed run after a warm-up on other prompts (the benchmark's worker contract)."""
+    engine = _Engine(model_path, batch * (input_len + output_len), batch * input_len, batch)
+    engine.generate(prompts_for(batch, input_len, engine.vocab, seed=seed + 1000), 4)
+    prefill, decode = engine.generate(prompts_for(batch, input_len, engine.vocab, seed=seed), output_len)
+    weights = _weight_bytes(model_path)
+    return {
+        "seconds": prefill + decode,
+        "tokens_per_s": batch * output_len / (prefill + decode),
+        "decode_tokens_per_s": (output_len - 1) / decode if decode else None,
+        "bytes_per_decode_token": weights,
+    }
+
+
+def _weight_bytes(model_path: str) -> int:
+    """Bytes of the GGUF tensors a decode step reads: all but the embedding table (one row of it is read)
+    unless it is also the output layer."""
+    import gguf
+
+    reader = gguf.GGUFReader(model_path)
+    names = {t.name for t in reader.tensors}
+    tied = "output.weight" not in names
+    return sum(int(t.n_bytes) for t in reader.tensors if t.name != "token_embd.weight" or tied)
