@@ -1,4 +1,9 @@
-"""CPU: always present; capability is the set of ISA extensions kernels may rely on."""
+"""CPU: always present; capability is the set of ISA extensions kernels may rely on, and those ISA flags are
+its hardware features (FEATURES maps the kernel's /proc/cpuinfo names onto them):
+    avx2, avx512f, avx512_bf16, avx512_fp16   x86 vector extensions
+    amx_tile, amx_bf16                         x86 Advanced Matrix Extensions (tiles; bf16 tile multiply)
+    neon, sve                                  Arm Advanced SIMD and Scalable Vector Extension
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,21 @@ import platform as _host
 
 from .base import Capability, Platform, PlatformFamily
 
-KNOWN_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "neon", "sve")
+# /proc/cpuinfo name -> feature. x86 names: Linux arch/x86/include/asm/cpufeatures.h ("avx512_bf16",
+# "amx_tile", ...). arm64 names: arch/arm64/kernel/cpuinfo.c, which calls Advanced SIMD "asimd"; "neon" is
+# the 32-bit Arm kernel's name for it.
+FEATURES = {
+    "avx2": "avx2",
+    "avx512f": "avx512f",
+    "avx512_bf16": "avx512_bf16",
+    "avx512_fp16": "avx512_fp16",
+    "amx_tile": "amx_tile",
+    "amx_bf16": "amx_bf16",
+    "asimd": "neon",
+    "neon": "neon",
+    "sve": "sve",
+}
+KNOWN_FLAGS = tuple(dict.fromkeys(FEATURES.values()))
 EXAMPLES = ("avx2", "avx512f+amx_bf16", "neon")
 
 
@@ -44,12 +63,13 @@ def describe(
         fp8_dtype="float8_e4m3fn",
         dtypes=("float32", "bfloat16", "float16"),
         triton=False,
+        features=cap.flags,
         simulated=simulated,
     )
 
 
 def probe() -> Platform:
-    flags = _cpuinfo_flags() & set(KNOWN_FLAGS)
+    flags = {FEATURES[f] for f in _cpuinfo_flags() if f in FEATURES}
     cap = Capability("cpu", "+".join(sorted(flags)) or "baseline", 0, frozenset(flags))
     return describe(cap, device_name=_host.processor() or _host.machine())
 

@@ -2,6 +2,11 @@
 
 Capability is the SoC family: ascend310p < ascend910 < ascend910b (Atlas A2) < ascend910_93 (Atlas A3).
 Only the SoC name is read; torch_npu is imported only when its spec is found.
+
+Hardware features (FEATURES below):
+    bf16    bfloat16 compute (Atlas A2 = ascend910b, Atlas A3 = ascend910_93; not the 310P or the 910)
+Not listed, for want of a public per-SoC source: int8 matrix support, and fp8 / MX formats (vllm-ascend uses
+them only on the A5 generation, which this table does not know).
 """
 
 from __future__ import annotations
@@ -9,11 +14,18 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from .base import Platform, PlatformFamily, ranked_table
+from .base import Capabilities, Platform, PlatformFamily, features_of, ranked_table
 
 EXAMPLES = ("ascend910b", "ascend910_93", "ascend310p")
 SOCS = {"ascend310p": 10, "ascend910": 20, "ascend910b": 30, "ascend910_93": 40}
 parse_capability = ranked_table("npu", SOCS, EXAMPLES)
+
+# CANN's operator docs (hicann/ops-nn, ops-transformer: aclnnExpand, aclnnRoll, aclnnGroupedMatmul...) list
+# BFLOAT16 among the data types of the Atlas A2 and A3 products and leave it out for the Atlas inference
+# series (310P) and the Atlas training series (910).
+FEATURES: dict[str, Capabilities] = {
+    "bf16": frozenset({parse_capability("ascend910b"), parse_capability("ascend910_93")}),
+}
 
 
 def soc_family(device_name: str) -> str:
@@ -26,6 +38,7 @@ def soc_family(device_name: str) -> str:
 
 
 def describe(cap, *, device_name: str, device_count: int = 1, simulated: bool = False) -> Platform:
+    features = features_of(FEATURES, cap)
     return Platform(
         name="npu",
         vendor="huawei",
@@ -36,8 +49,9 @@ def describe(cap, *, device_name: str, device_count: int = 1, simulated: bool = 
         dispatch_key="PrivateUse1",
         dist_backend="hccl",
         fp8_dtype=None,  # 910B/910_93 have no fp8 matrix units; int8 (W8A8) is the quantized path
-        dtypes=("float32", "float16") + (("bfloat16",) if cap.rank >= SOCS["ascend910b"] else ()),
+        dtypes=("float32", "float16") + (("bfloat16",) if "bf16" in features else ()),
         triton=False,
+        features=features,
         simulated=simulated,
     )
 

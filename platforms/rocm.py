@@ -1,16 +1,25 @@
 """AMD ROCm (torch's HIP build, device type "cuda"). Capability is the gfx target: gfx942 (MI300X/MI325X)
-computes fp8 as e4m3fnuz, gfx950 (MI355X) as OCP e4m3fn. Detection prefers amdsmi (no HIP runtime init)."""
+computes fp8 as e4m3fnuz, gfx950 (MI355X) as OCP e4m3fn. Detection prefers amdsmi (no HIP runtime init).
+
+Hardware features (FEATURES below). gfx numbers are not ordered by feature (gfx1100 ranks above gfx950 but
+has no MFMA), so every row lists its targets:
+    mfma            matrix fused multiply-add (CDNA: gfx908, gfx90a, gfx94x, gfx950)
+    xf32_mfma       xf32 MFMA (gfx94x; dropped on gfx950)
+    fp8_fnuz        fp8/bf8 matrix instructions in the FNUZ encodings (float8_e4m3fnuz: gfx94x)
+    fp8_ocp         fp8/bf8 matrix instructions in the OCP encodings (float8_e4m3fn: gfx950, gfx1200/1201)
+    mx_scaled_mfma  MFMA with per-block E8M0 scales over fp8/fp6/fp4 (MXFP8/6/4: gfx950)
+    wmma            wave matrix multiply-accumulate (RDNA3/4: gfx11xx, gfx12xx)
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import re
 
-from .base import Capability, Platform, PlatformFamily, capability_error
+from .base import Capabilities, Capability, Platform, PlatformFamily, capability_error, features_of
 
 EXAMPLES = ("gfx942", "gfx950", "gfx90a", "gfx1100", "gfx1201")
 _GFX = re.compile(r"^gfx([0-9a-f]{3,4})")
-FNUZ_TARGETS = frozenset({"gfx940", "gfx941", "gfx942"})
 
 
 def parse_capability(text: str) -> Capability:
@@ -20,11 +29,34 @@ def parse_capability(text: str) -> Capability:
     return Capability("rocm", f"gfx{m.group(1)}", int(m.group(1), 16))
 
 
+def _gfx(*targets: str) -> frozenset[Capability]:
+    return frozenset(parse_capability(t) for t in targets)
+
+
+# Sources: LLVM llvm/lib/TargetParser/TargetParser.cpp (the default features of each gfx target; gfx940 and
+# gfx941 shared gfx942's before LLVM dropped them), clang/docs/AMDGPUBuiltins.rst (which builtins need which
+# feature) and HIP's include/hip/amd_detail/amd_hip_fp8.h (which fp8 encoding each target computes in).
+_GFX94 = _gfx("gfx940", "gfx941", "gfx942")
+FEATURES: dict[str, Capabilities] = {
+    "mfma": _gfx("gfx908", "gfx90a", "gfx950") | _GFX94,  # "mai-insts"
+    "xf32_mfma": _GFX94,  # "xf32-insts": set for gfx942, explicitly not for gfx950
+    "fp8_fnuz": _GFX94,  # "fp8-insts"; amd_hip_fp8.h: HIP_FP8_TYPE_FNUZ on gfx942
+    # gfx950: "fp8-insts"; gfx12: the fp8 WMMA builtins need "gfx12-insts"; amd_hip_fp8.h: HIP_FP8_TYPE_OCP
+    # on gfx950, gfx1200 and gfx1201
+    "fp8_ocp": _gfx("gfx950", "gfx1200", "gfx1201"),
+    "mx_scaled_mfma": _gfx("gfx950"),  # v_mfma_scale_f32_*_f8f6f4 builtins need "gfx950-insts"
+    "wmma": _gfx(  # "wmma-256b-insts" (gfx11) / "wmma-128b-insts" (gfx12)
+        *(f"gfx{n}" for n in (1100, 1101, 1102, 1103, 1150, 1151, 1152, 1153, 1154, 1200, 1201))
+    ),
+}
+
+
 def describe(
     cap: Capability, *, device_name: str, device_count: int = 1, simulated: bool = False
 ) -> Platform:
-    fp8 = "float8_e4m3fnuz" if cap.name in FNUZ_TARGETS else "float8_e4m3fn"
-    has_fp8 = cap.name in FNUZ_TARGETS or cap.rank >= 0x950
+    features = features_of(FEATURES, cap)
+    fp8 = "float8_e4m3fnuz" if "fp8_fnuz" in features else "float8_e4m3fn"
+    has_fp8 = bool({"fp8_fnuz", "fp8_ocp"} & features)
     return Platform(
         name="rocm",
         vendor="amd",
@@ -37,6 +69,7 @@ def describe(
         fp8_dtype=fp8 if has_fp8 else None,
         dtypes=("float32", "float16", "bfloat16") + ((fp8,) if has_fp8 else ()),
         triton=True,
+        features=features,
         simulated=simulated,
     )
 
