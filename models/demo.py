@@ -1,6 +1,8 @@
 """The built-in demo checkpoint: a small Qwen3-MoE (about 29M parameters) in Hugging Face format, built once
-from a fixed seed with transformers and cached in ~/.cache/anyaccel/demo-qwen3-moe. It has no tokenizer
-files, so the engine uses the byte-level tokenizer (vocabulary 384: bytes, then unused ids)."""
+from a fixed seed with transformers and cached in ~/.cache/anyaccel/demo-qwen3-moe-v<DEMO_VERSION>. The
+tensors transformers initialises to a constant (the norm weights) get random values around it
+(random_constants), so that parity with transformers also checks that every norm applies its weight. It has
+no tokenizer files, so the engine uses the byte-level tokenizer (vocabulary 384: bytes, then unused ids)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,12 @@ from typing import Any
 
 import torch
 
+from .random_constants import randomize_constants
+
 DEMO_NAME = "demo-qwen3-moe"
+# Part of the cache directory's name: bump it whenever the weights built here change, so that a cached build
+# of an older version is not used.
+DEMO_VERSION = 2
 DEMO_SEED = 0
 DEMO_CONFIG: dict[str, Any] = dict(
     vocab_size=384,
@@ -48,7 +55,7 @@ def cache_dir() -> Path:
 
 def demo_checkpoint() -> Path:
     """The demo checkpoint's directory, built on first use (atomically: a partial build is never used)."""
-    target = cache_dir() / DEMO_NAME
+    target = cache_dir() / f"{DEMO_NAME}-v{DEMO_VERSION}"
     if (target / "config.json").is_file():
         return target
     from transformers import AutoModelForCausalLM, Qwen3MoeConfig
@@ -56,7 +63,8 @@ def demo_checkpoint() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(DEMO_SEED)
     model = AutoModelForCausalLM.from_config(Qwen3MoeConfig(**DEMO_CONFIG), dtype=torch.float32)
-    staging = Path(tempfile.mkdtemp(prefix=f".{DEMO_NAME}-", dir=target.parent))
+    randomize_constants(model, torch.Generator().manual_seed(DEMO_SEED))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         model.save_pretrained(staging, safe_serialization=True)
         staging.rename(target)

@@ -2,7 +2,9 @@
 for parity tests here and for plugin authors who want to run their kernels inside a real model.
 
 Weights are re-drawn with a larger spread than transformers' initialisation so that logits, routing and
-attention patterns are far from uniform (a comparison of near-constant logits would prove little).
+attention patterns are far from uniform (a comparison of near-constant logits would prove little), and no
+tensor keeps the constant transformers gives it (norm weights 1, biases 0): parity then also fails for a model
+or kernel that ignores one of them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from .random_constants import randomize_constants
 
 COMMON: dict[str, Any] = dict(
     vocab_size=320,
@@ -60,19 +64,15 @@ TINY: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+@torch.no_grad()
 def _redraw(model: torch.nn.Module, seed: int) -> None:
+    """What transformers initialises to a constant gets random values around it (random_constants); every
+    other floating-point tensor is re-drawn as N(0, 1 / fan_in)."""
     gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in sorted(model.state_dict().items()):
-            if not t.is_floating_point():
-                continue
-            noise = torch.randn(t.shape, generator=gen)
-            if name.endswith("norm.weight") or "layernorm" in name:
-                t.copy_(1 + 0.1 * noise)
-            elif "e_score_correction_bias" in name:
-                t.copy_(0.05 * noise)
-            else:
-                t.copy_(noise / max(1, t.shape[-1]) ** 0.5 * (0.2 if t.dim() == 1 else 1.0))
+    randomized = randomize_constants(model, gen)
+    for name, t in sorted(model.state_dict().items()):
+        if t.is_floating_point() and name not in randomized:
+            t.copy_(torch.randn(t.shape, generator=gen) / max(1, t.shape[-1]) ** 0.5)
 
 
 def tiny_checkpoint(

@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean anyaccel context per test, and the side directory of test-only plugins."""
+"""Shared fixtures: a clean anyaccel context per test, the side directory of test-only plugins, and tiny
+checkpoints built once per test process."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 
 import anyaccel
+
+pytest_plugins = ["pytester"]  # the conformance kit's pytest plugin is tested in a child pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_PLUGIN_SITE = ROOT / ".venv" / "test-plugins"
@@ -29,3 +32,20 @@ def test_plugins(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TEST_PLUGIN_SITE), *sys.path]))
     anyaccel.reset()
     return TEST_PLUGIN_SITE
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory):
+    """tiny_checkpoints(architecture, **overrides) -> the directory of testing.tiny_checkpoint(architecture,
+    seed=0, **overrides), float32, built once per test process. Shared: read it, never write into it."""
+    from anyaccel.models.testing import tiny_checkpoint
+
+    root, made = tmp_path_factory.mktemp("tiny-checkpoints"), {}
+
+    def checkpoint(architecture: str, **overrides) -> Path:
+        key = (architecture, repr(sorted(overrides.items())))
+        if key not in made:
+            made[key] = tiny_checkpoint(architecture, root / str(len(made)), **overrides)
+        return made[key]
+
+    return checkpoint

@@ -50,17 +50,17 @@ class Span:
 
 
 def sharded_copy(
-    dst: torch.Tensor, dim: int | None = None, start: int = 0, length: int = 0, dst_offset: int = 0
+    dst: torch.Tensor, dim: int | None = None, start: int = 0, length: int = 0
 ) -> Callable[[Any], None]:
-    """A loader copying [start, start + length) along `dim` of the source into `dst` at `dst_offset` along the
-    same dim (dim None: the whole source into the whole of dst)."""
+    """A loader copying [start, start + length) along `dim` of the source into the first `length` entries of
+    `dst` along the same dim (dim None: the whole source into the whole of dst)."""
 
     def load(src: Any) -> None:
         if dim is None:
             dst.copy_(src[...].reshape(dst.shape))
             return
         index = (slice(None),) * dim + (slice(start, start + length),)
-        dst.narrow(dim, dst_offset, length).copy_(src[index])
+        dst.narrow(dim, 0, length).copy_(src[index])
 
     return load
 
