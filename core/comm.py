@@ -162,9 +162,9 @@ def init_distributed(timeout: timedelta | None = None, dtypes: Iterable[torch.dt
                 "launch with torchrun, or set the variables torchrun sets"
             )
         platform = _context().platform
-        if platform.device_type != "cpu":
+        if platform.torch_device_type != "cpu":
             torch.accelerator.set_device_index(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(
-            platform.dist_backend, rank=int(os.environ["RANK"]), world_size=world_size, timeout=timeout
+            platform.torch_dist_backend, rank=int(os.environ["RANK"]), world_size=world_size, timeout=timeout
         )
     return Communicator(dist.group.WORLD, dtypes)

@@ -9,11 +9,13 @@ from typing import Any
 from anyaccel.platforms.base import Platform, PlatformFamily
 
 from . import detect as _detect
-from .env import Settings
+from . import emulation
+from .env import ALL_PACKAGES, Settings
 from .errors import AnyaccelError
 from .ops import CORE_OPS, OpDef
+from .ops.kv_cache import BUILTIN_LAYOUTS, KVLayout
 from .plugins import PluginInfo, PluginSet, describe_exception, load_plugins
-from .registry import Kernel, kernels_by_op
+from .registry import Kernel, kernels_by_op, missing_distribution
 
 
 @dataclass
@@ -25,7 +27,10 @@ class Context:
     ops: dict[str, OpDef]
     kernels: dict[str, list[Kernel]]
     kernel_owner: dict[str, PluginInfo]
+    kv_layouts: dict[str, KVLayout] = field(default_factory=lambda: dict(BUILTIN_LAYOUTS))
     _detection: _detect.Detection | None = None
+    _assumed: dict[str, str] = field(default_factory=dict)
+    emulators: emulation.Installed | None = None
     resolutions: dict[Any, Any] = field(default_factory=dict)
 
     @property
@@ -33,9 +38,34 @@ class Context:
         if self._detection is None:
             if self.settings.simulate:
                 self._detection = _detect.Detection(_detect.simulate(self.families, self.settings.simulate))
+                self._assumed = self._planned_packages()
+            elif self.settings.emulate:
+                self._detection = self._emulate(self.settings.emulate)
             else:
                 self._detection = _detect.detect(self.families, self.settings.platform, self._probe_failed)
         return self._detection
+
+    @property
+    def assumed(self) -> dict[str, str]:
+        """Distributions treated as installed although they are not: {name: "emulated by <plugin>"} on an
+        emulated platform, {name: "assumed installed"} when planning with --with."""
+        _ = self.detection
+        return self._assumed
+
+    def _planned_packages(self) -> dict[str, str]:
+        wanted = set(self.settings.simulate_with)
+        if ALL_PACKAGES in wanted:
+            wanted.discard(ALL_PACKAGES)
+            wanted.update(d for ks in self.kernels.values() for k in ks for d in k.requires)
+        return dict.fromkeys(sorted(d for d in wanted if missing_distribution(d)), "assumed installed")
+
+    def _emulate(self, target: str) -> _detect.Detection:
+        platform = _detect.emulate(self.families, target)
+        self.emulators = emulation.install(
+            self.plugins.items("anyaccel_emulators"), platform, self.plugins.fail
+        )
+        self._assumed = dict(self.emulators.provided)
+        return _detect.Detection(platform.replace(notes=(*platform.notes, self.emulators.note())))
 
     @property
     def platform(self) -> Platform:
@@ -93,7 +123,15 @@ def build(settings: Settings | None = None) -> Context:
             continue
         kernel_owner[kernel.name] = info
         records.append(kernel)
-    return Context(settings, plugins, families, family_owner, ops, kernels_by_op(records), kernel_owner)
+    layouts = dict(BUILTIN_LAYOUTS)
+    for info, kv_layout in plugins.items("anyaccel_kv_layouts"):
+        known = layouts.setdefault(kv_layout.name, kv_layout)
+        if known is not kv_layout and known != kv_layout:
+            why = f"KV layout {kv_layout.name} is already registered with other shapes"
+            plugins.fail(info, "registration", ValueError(why))
+    return Context(
+        settings, plugins, families, family_owner, ops, kernels_by_op(records), kernel_owner, layouts
+    )
 
 
 _CONTEXT: Context | None = None
@@ -107,6 +145,9 @@ def get() -> Context:
 
 
 def reset() -> None:
-    """Forget plugins, platform and every cached selection; the next call rebuilds from the environment."""
+    """Forget plugins, platform, KV layouts, every cached selection and any installed emulator; the next call
+    rebuilds from the environment."""
     global _CONTEXT
+    if _CONTEXT is not None and _CONTEXT.emulators is not None:
+        _CONTEXT.emulators.remove()
     _CONTEXT = None

@@ -18,16 +18,23 @@ class Detection:
 
 def simulate(families: dict[str, PlatformFamily], text: str) -> Platform:
     """'cuda:sm_100' -> a simulated platform. A bad name or capability lists valid examples."""
+    return _named(families, text, "simulate")
+
+
+def emulate(families: dict[str, PlatformFamily], text: str) -> Platform:
+    """'npu:ascend910b' -> an emulated platform (tensors on the host; see core/emulation.py)."""
+    return _named(families, text, "emulate")
+
+
+def _named(families: dict[str, PlatformFamily], text: str, how: str) -> Platform:
     name, _, cap = text.partition(":")
     family = families.get(name.strip().lower())
     if family is None:
-        raise PlatformError(
-            f"cannot simulate {text!r}: unknown platform {name!r}; known: {', '.join(families)}"
-        )
+        raise PlatformError(f"cannot {how} {text!r}: unknown platform {name!r}; known: {', '.join(families)}")
     try:
-        return family.simulate(cap.strip() or None)
+        return getattr(family, how)(cap.strip() or None)
     except ValueError as exc:
-        raise PlatformError(f"cannot simulate {text!r}: {exc}") from None
+        raise PlatformError(f"cannot {how} {text!r}: {exc}") from None
 
 
 def detect(families: dict[str, PlatformFamily], forced: str | None, on_probe_error) -> Detection:

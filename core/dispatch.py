@@ -8,7 +8,7 @@ provider, then the torch reference.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,14 +20,22 @@ from . import compile as _compile
 from . import context
 from .errors import ResolutionError, SimulatedPlatformError, StrictModeError
 from .ops.base import OpDef
-from .registry import ANY, Kernel, load_target, missing_distribution
+from .plugins import describe_exception
+from .registry import ANY, Kernel, missing_distribution
+from .targets import TargetError, load_target, signature_mismatch
 
 
 @dataclass(frozen=True)
 class Candidate:
+    """kernel: the record; accepted: it is the selection; reason: why it was rejected, or "selected" /
+    "lower rank"; eligible: it passed every filter (a lower-ranked eligible kernel is bound instead when the
+    selection's target fails at bind time)."""
+
     kernel: Kernel
     accepted: bool
     reason: str
+    eligible: bool = False
+    note: str = ""  # what its acceptance assumes: packages emulated or assumed installed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -35,6 +43,7 @@ class Candidate:
             "provider": self.kernel.provider,
             "accepted": self.accepted,
             "reason": self.reason,
+            "verified": self.kernel.verified,
         }
 
 
@@ -53,10 +62,24 @@ class Resolution:
 
     @property
     def fn(self) -> Callable[..., Any]:
-        """The bound kernel: the target function itself (no wrapper) unless ANYACCEL_VALIDATE=1."""
+        """The bound kernel: the target function itself (no wrapper) unless ANYACCEL_VALIDATE=1. A selection
+        whose target fails to import or breaks the contract's signature is rejected here, with the reason,
+        and the next eligible candidate is bound (ANYACCEL_STRICT=1: TargetError)."""
         if self._fn is None:
             self._fn = _bind(self)
         return self._fn
+
+    def reject_selected(self, reason: str) -> None:
+        """Record that the selected kernel cannot be bound and select the next eligible candidate."""
+        failed, self.selected = self.selected, None
+        for i, c in enumerate(self.candidates):
+            if c.kernel is failed:
+                self.candidates[i] = Candidate(c.kernel, False, reason)
+            elif c.eligible and self.selected is None:
+                self.selected = c.kernel
+                self.candidates[i] = Candidate(c.kernel, True, f"selected{c.note}", True, c.note)
+        if self.selected is None:
+            self.error = f"no kernel for {self.op} can be bound; {failed.name if failed else '-'}: {reason}"
 
     def prepare_weights(self, weights: dict[str, Any]) -> dict[str, Any]:
         """Load-time constants (the op's OpDef.weights, by argument name) in the layout the selected kernel
@@ -76,6 +99,7 @@ class Resolution:
         return {
             "selected": self.selected.name if self.selected else None,
             "provider": self.selected.provider if self.selected else None,
+            "verified": self.selected.verified if self.selected else None,
             "candidates": [c.to_json() for c in self.candidates],
             **({"error": self.error} if self.error else {}),
         }
@@ -98,23 +122,34 @@ def _platform_reason(k: Kernel, platform: Platform, relaxed: bool) -> str | None
         if relaxed and k.off_platform is not None:
             return k.off_platform()
         return f"runs on {where}; this platform is {platform.name}"
-    if k.capability is None or (relaxed and platform.name not in k.platforms and not k.needs_triton):
-        return None
+    if relaxed and platform.name not in k.platforms and not k.needs_triton:
+        return None  # running off its platform: this device's capability and features say nothing
     cap = platform.capability
-    if isinstance(k.capability, CapabilityRange):
-        ok = cap in k.capability
-        want = str(k.capability)
-    else:
-        ok = cap in k.capability
-        want = ", ".join(sorted(str(c) for c in k.capability))
-    return None if ok else f"needs {platform.name} capability {want}; this device is {cap}"
+    if k.capability is not None:
+        if isinstance(k.capability, CapabilityRange):
+            want = str(k.capability)
+        else:
+            want = ", ".join(sorted(str(c) for c in k.capability))
+        if cap not in k.capability:
+            return f"needs {platform.name} capability {want}; this device is {cap}"
+    missing = sorted(k.features - platform.features)
+    if missing:
+        has = ", ".join(sorted(platform.features)) or "none"
+        plural = "s" if len(missing) > 1 else ""
+        return f"needs hardware feature{plural} {', '.join(missing)} ({cap} has: {has})"
+    return None
 
 
-def _reject_reason(k: Kernel, spec: Any, platform: Platform, relaxed: bool) -> str | None:
+def reject_reason(
+    k: Kernel, spec: Any, platform: Platform, relaxed: bool, assumed: Mapping[str, str] | None = None
+) -> str | None:
+    """Why `k` cannot serve `spec` on `platform` (None if it can). `assumed` maps distributions to how they
+    are provided without being installed (emulated, or assumed for planning); `relaxed` lets a kernel run
+    off its platforms where its record allows it."""
     reason = _platform_reason(k, platform, relaxed)
     if reason:
         return reason
-    missing = [d for d in k.requires if missing_distribution(d)]
+    missing = [d for d in k.requires if d not in (assumed or {}) and missing_distribution(d)]
     if missing:
         return f"needs package{'s' if len(missing) > 1 else ''} {', '.join(missing)} (not installed)"
     dtype = getattr(spec, "dtype", None)
@@ -133,6 +168,12 @@ def _reject_reason(k: Kernel, spec: Any, platform: Platform, relaxed: bool) -> s
         except Exception as exc:  # a buggy predicate rejects its own kernel, never the resolution
             return f"supports() raised {type(exc).__name__}: {exc}"
     return None
+
+
+def assumption_note(k: Kernel, assumed: Mapping[str, str]) -> str:
+    """ " (flashinfer-python: emulated)" for an accepted kernel whose packages are not really installed."""
+    notes = [f"{d}: {assumed[d]}" for d in k.requires if d in assumed and missing_distribution(d)]
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def _dtypes(k: Kernel) -> str:
@@ -182,11 +223,13 @@ def _resolve(
         elif forced and k.name != forced:
             reason = f"ANYACCEL_KERNELS forces {forced}"
         else:
-            reason = _reject_reason(k, spec, platform, relaxed=provider is not None)
+            reason = reject_reason(k, spec, platform, provider is not None, ctx.assumed)
         accepted = reason is None and selected is None
         if accepted:
             selected = k
-        candidates.append(Candidate(k, accepted, reason or ("selected" if accepted else "lower rank")))
+        note = assumption_note(k, ctx.assumed) if reason is None else ""
+        shown = reason or (f"selected{note}" if accepted else "lower rank")
+        candidates.append(Candidate(k, accepted, shown, reason is None, note))
     if selected is None and not error:
         if forced:
             why = next(c.reason for c in candidates if c.kernel.name == forced)
@@ -213,12 +256,19 @@ def _resolve(
 
 
 def _bind(res: Resolution) -> Callable[..., Any]:
-    if res.selected is None:
-        raise ResolutionError(res.error)
-    if res.platform.simulated:
-        return _simulated(res.op, res.selected, res.platform)
-    fn = instantiate(res.selected, res.spec, res.platform)
     ctx = context.get()
+    while True:
+        if res.selected is None:
+            raise ResolutionError(res.error)
+        if res.platform.simulated:
+            return _simulated(res.op, res.selected, res.platform)
+        try:
+            fn = instantiate(res.selected, res.spec, res.platform)
+            break
+        except TargetError as exc:
+            if ctx.settings.strict:
+                raise
+            res.reject_selected(str(exc))
     if ctx.settings.validate:
         return _validating(ctx.op(res.op), res.spec, fn)
     return fn
@@ -234,11 +284,25 @@ def prepare_weights(kernel: Kernel, spec: Any, weights: dict[str, Any]) -> dict[
 
 
 def instantiate(kernel: Kernel, spec: Any, platform: Platform) -> Callable[..., Any]:
-    """Import the kernel's target (calling it first if it is a factory) and make it compile-friendly."""
-    fn = kernel.load()
+    """Import the kernel's target (calling it first if it is a factory), check its signature against the op
+    contract and make it compile-friendly. Raises TargetError naming the kernel and its plugin."""
+    ctx = context.get()
+    opdef = ctx.op(kernel.op)
+    owner = ctx.kernel_owner.get(kernel.name)
+    where = f"kernel {kernel.name} (plugin {owner.name if owner else '?'}, target {kernel.target})"
+    try:
+        fn = kernel.load()
+    except Exception as exc:
+        raise TargetError(f"{where} cannot be imported: {describe_exception(exc)}") from exc
     if kernel.factory:
-        fn = fn(spec, platform)
-    _compile.register(context.get().op(kernel.op), kernel, fn)
+        try:
+            fn = fn(spec, platform)
+        except Exception as exc:
+            raise TargetError(f"{where}: its factory raised {describe_exception(exc)}") from exc
+    mismatch = signature_mismatch(opdef.signature, fn)
+    if mismatch:
+        raise TargetError(f"{where} does not match the {kernel.op} contract: {mismatch}")
+    _compile.register(opdef, kernel, fn)
     return fn
 
 

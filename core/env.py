@@ -4,13 +4,19 @@ ANYACCEL_PLATFORM  force a platform by name (cpu, cuda, rocm, npu, xpu, mps, mus
 ANYACCEL_PLUGINS   comma-separated allowlist of plugin names; "none" keeps only the built-ins
 ANYACCEL_KERNELS   per-op overrides: "attention.decode=triton.paged_decode,moe.experts=!aiter.fused_moe"
 ANYACCEL_STRICT    "1": plugin failures and reference fallbacks on an accelerator become errors
-ANYACCEL_SIMULATE  "<platform>:<capability>", e.g. cuda:sm_100, rocm:gfx950, npu:ascend910b
+ANYACCEL_SIMULATE  "<platform>:<capability>", e.g. cuda:sm_100, rocm:gfx950, npu:ascend910b: plan and explain
+ANYACCEL_SIMULATE_WITH  with ANYACCEL_SIMULATE: distributions to plan as if installed ("flashinfer-python,
+                   flash-attn-4"), or "all" (every distribution a registered kernel requires)
+ANYACCEL_EMULATE   "<platform>:<capability>": the platform as described, tensors on the host CPU, vendor APIs
+                   replaced by the owning plugin's emulator, so kernels really run
 ANYACCEL_VALIDATE  "1": every bound call checks its arguments against the op contract
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 VARIABLES = (
@@ -19,8 +25,39 @@ VARIABLES = (
     "ANYACCEL_KERNELS",
     "ANYACCEL_STRICT",
     "ANYACCEL_SIMULATE",
+    "ANYACCEL_SIMULATE_WITH",
+    "ANYACCEL_EMULATE",
     "ANYACCEL_VALIDATE",
 )
+ALL_PACKAGES = "all"  # ANYACCEL_SIMULATE_WITH=all
+
+
+@contextlib.contextmanager
+def override(changes: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (or with None, unset) ANYACCEL_* variables for a block, rebuilding anyaccel's state on entry and
+    on exit; the previous values come back after, so an in-process caller (tests, notebooks, the CLI called
+    as a function) is left as it was. No changes: nothing is rebuilt."""
+    from anyaccel import context
+
+    if not changes:
+        yield
+        return
+    previous = {var: os.environ.get(var) for var in changes}
+    for var, value in changes.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+    context.reset()
+    try:
+        yield
+    finally:
+        for var, old in previous.items():
+            if old is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = old
+        context.reset()
 
 
 def _flag(name: str) -> bool:
@@ -59,6 +96,8 @@ class Settings:
     strict: bool
     simulate: str | None
     validate: bool
+    simulate_with: frozenset[str] = frozenset()  # may hold ALL_PACKAGES
+    emulate: str | None = None
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -67,11 +106,28 @@ class Settings:
         if allow:
             names = {p.strip() for p in allow.split(",") if p.strip()}
             plugins = frozenset() if names == {"none"} else frozenset(names)
+        simulate = os.environ.get("ANYACCEL_SIMULATE", "").strip() or None
+        emulate = os.environ.get("ANYACCEL_EMULATE", "").strip() or None
+        with_ = frozenset(
+            p.strip() for p in os.environ.get("ANYACCEL_SIMULATE_WITH", "").split(",") if p.strip()
+        )
+        if simulate and emulate:
+            raise ValueError(
+                f"ANYACCEL_SIMULATE={simulate} and ANYACCEL_EMULATE={emulate} are exclusive: simulating "
+                "plans for a platform, emulating runs kernels on it; choose one"
+            )
+        if with_ and not simulate:
+            raise ValueError(
+                "ANYACCEL_SIMULATE_WITH (--with) plans with packages that are not installed and needs "
+                "ANYACCEL_SIMULATE (--simulate)"
+            )
         return cls(
             platform=os.environ.get("ANYACCEL_PLATFORM", "").strip().lower() or None,
             plugins=plugins,
             kernels=KernelOverrides.parse(os.environ.get("ANYACCEL_KERNELS", "")),
             strict=_flag("ANYACCEL_STRICT"),
-            simulate=os.environ.get("ANYACCEL_SIMULATE", "").strip() or None,
+            simulate=simulate,
             validate=_flag("ANYACCEL_VALIDATE"),
+            simulate_with=with_,
+            emulate=emulate,
         )

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from anyaccel.emulation import Emulator
     from anyaccel.ops.base import OpDef
+    from anyaccel.ops.kv_cache import KVLayout
     from anyaccel.platforms.base import Platform, PlatformFamily
     from anyaccel.registry import Kernel
 
@@ -50,6 +52,21 @@ def anyaccel_ops() -> Sequence[OpDef]:  # type: ignore[empty-body]
 def anyaccel_kernels() -> Sequence[Kernel]:  # type: ignore[empty-body]
     """Kernel records for any op. Records are data: their targets are "module:function" strings imported
     only when the kernel is selected, so this hook must not import the vendor runtime."""
+
+
+@hookspec
+def anyaccel_kv_layouts() -> Sequence[KVLayout]:  # type: ignore[empty-body]
+    """Paged KV-cache layouts this plugin's attention kernels read and write (AITER's x-packed keys,
+    Ascend's layouts), beside the built-in NHD and HND. A kernel names its layout in `Kernel.kv_layout`; the
+    engine allocates the cache in it once, at bind time. A name already registered with other shapes fails
+    this plugin."""
+
+
+@hookspec
+def anyaccel_emulators() -> Sequence[Emulator]:  # type: ignore[empty-body]
+    """Plain-torch emulators of the vendor Python APIs this plugin's kernels call (see core/emulation.py).
+    They are imported and installed into sys.modules only on an emulated platform (ANYACCEL_EMULATE), never
+    otherwise; they prove the plugin's glue against the conformance kit, not the vendor kernels."""
 
 
 @hookspec

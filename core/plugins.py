@@ -86,7 +86,13 @@ class PluginSet:
         return results
 
 
-_COLLECTED_HOOKS = ("anyaccel_platforms", "anyaccel_ops", "anyaccel_kernels")
+_COLLECTED_HOOKS = (
+    "anyaccel_platforms",
+    "anyaccel_ops",
+    "anyaccel_kernels",
+    "anyaccel_kv_layouts",
+    "anyaccel_emulators",
+)
 
 
 def _api_mismatch(module: ModuleType) -> str | None:

@@ -6,7 +6,6 @@ The dispatcher (dispatch.py) filters records with a reason for every rejection a
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata as md
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from typing import Any
 import torch
 
 from anyaccel.platforms.base import Capability, CapabilityRange, Platform
+
+from .targets import load_target
 
 # Providers that must rank after every vendor kernel, in this order (see Kernel.tier).
 PORTABLE_PROVIDER = "triton"
@@ -33,7 +34,13 @@ class Kernel:
                  once per binding as target(spec, platform) and must return the kernel callable.
     platforms:   platform names it runs on ("*": any); needs_triton=True instead means every platform whose
                  descriptor says Triton runs there (the portable provider)
-    capability:  None (any), an inclusive CapabilityRange, or a frozenset of Capability
+    capability:  None (any), an inclusive CapabilityRange (open-ended with CapabilityRange.at_least), or a
+                 frozenset of Capability. Keep explicit sets for what a library simply does not build,
+                 copied from the library's own gate with its source in a comment; say what the hardware
+                 must do with `features` instead.
+    features:    hardware features it requires ("tcgen05", "mfma"), in the vocabulary of its platform
+                 family's module docstring (platforms/*.py); a device of that platform lacking one rejects
+                 the kernel with a reason. Not checked when the kernel runs off its platforms.
     requires:    distributions that must be installed ("flashinfer-python"); checked from metadata only
     dtypes:      compute dtypes it accepts (empty: any dtype the platform supports)
     supports:    optional predicate(spec, platform) -> None if it can serve the spec, else the reason
@@ -48,7 +55,10 @@ class Kernel:
                  prepare(spec, weights) -> weights, where weights maps the op's weight arguments
                  (OpDef.weights) to tensors in the contract's layout; it returns them in the layout this
                  kernel reads (FlashInfer's [up; gate] experts, AITER's shuffled tiles, a repacked int4)
-    verified:    where it has been checked against the conformance kit ("cpu", "emulator", "hardware")
+    verified:    where its results have been checked against the conformance kit's oracles: "oracle" (it is
+                 the reference), "cpu", "interpreter" (Triton's), "emulator" (the vendor API replaced by the
+                 owning plugin's plain-torch emulator: proves the glue, not the vendor kernel), "hardware"
+                 (on the device itself, recorded in docs/hardware-results.md)
     """
 
     op: str
@@ -67,6 +77,7 @@ class Kernel:
     off_platform: Callable[[], str | None] | None = field(default=None, compare=False)
     prepare: str | None = None
     verified: str = ""
+    features: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if "." not in self.name or ":" not in self.target:
@@ -77,6 +88,7 @@ class Kernel:
         object.__setattr__(self, "platforms", frozenset(self.platforms))
         object.__setattr__(self, "dtypes", frozenset(self.dtypes))
         object.__setattr__(self, "kv_block_sizes", frozenset(self.kv_block_sizes))
+        object.__setattr__(self, "features", frozenset(self.features))
 
     @property
     def provider(self) -> str:
@@ -98,14 +110,6 @@ class Kernel:
 
     def load(self) -> Callable[..., Any]:
         return load_target(self.target)
-
-
-def load_target(target: str) -> Callable[..., Any]:
-    module, _, attr = target.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 @cache

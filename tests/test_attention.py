@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import anyaccel
+from anyaccel import context
 from anyaccel.conformance.oracles import attention as oracle
 from anyaccel.conformance.tolerance import BY_DTYPE
 from anyaccel.ops import attention as contract
-from anyaccel.ops import kv_cache
 from anyaccel.ops.attention import AttentionSpec
 from anyaccel.ops.base import ContractError
 from anyaccel.ops.kv_cache import KVLayout, layout
@@ -255,7 +255,7 @@ def test_bad_specs_are_rejected_naming_the_op(op, fields, message):
 
 
 def test_a_vendor_layout_is_rejected_with_a_reason(monkeypatch):
-    monkeypatch.setitem(kv_cache.LAYOUTS, "X5", KVLayout("X5", lambda *a: a, lambda *a: a))
+    monkeypatch.setitem(context.get().kv_layouts, "X5", KVLayout("X5", lambda *a: a, lambda *a: a))
     res = anyaccel.resolve("attention.decode", AttentionSpec(kv_layout="X5"), provider="reference")
     assert res.selected is None
     assert "reads KV layouts NHD, HND only" in res.candidates[0].reason

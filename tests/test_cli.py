@@ -44,7 +44,7 @@ def test_info_json_has_the_design_keys(capsys, test_plugins):
     assert "norm.rms_norm" in data["ops"] and "comm.all_to_all" in data["ops"]
     for op in data["ops"].values():
         assert {"selected", "provider", "candidates"} <= op.keys()
-        assert all(set(c) == {"name", "provider", "accepted", "reason"} for c in op["candidates"])
+        assert all(set(c) == {"name", "provider", "accepted", "reason", "verified"} for c in op["candidates"])
 
 
 def test_info_table_lists_a_failed_plugin_and_exits_0(capsys, test_plugins):

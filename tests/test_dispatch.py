@@ -8,7 +8,7 @@ import torch
 
 import anyaccel
 from anyaccel import context
-from anyaccel.dispatch import _reject_reason, rank
+from anyaccel.dispatch import rank, reject_reason
 from anyaccel.errors import ResolutionError, SimulatedPlatformError, StrictModeError
 from anyaccel.ops.activation import ActivationSpec
 from anyaccel.ops.base import ContractError
@@ -214,7 +214,7 @@ def test_unknown_op_lists_the_known_ones():
 def test_rejection_reasons(monkeypatch, changes, reason):
     monkeypatch.setenv("ANYACCEL_SIMULATE", "cuda:sm_90")
     k = Kernel("norm.rms_norm", "vendor.rms_norm", "m:f", frozenset({"cuda"}), **changes)
-    assert _reject_reason(k, RMS, anyaccel.get_platform(), relaxed=False) == reason
+    assert reject_reason(k, RMS, anyaccel.get_platform(), relaxed=False) == reason
 
 
 def test_kernel_record_validates_its_names():

@@ -12,7 +12,7 @@ import torch
 from anyaccel import context
 from anyaccel.conformance.compare import outputs
 from anyaccel.conformance.runner import kernels_to_check, to_device
-from anyaccel.dispatch import _reject_reason, instantiate
+from anyaccel.dispatch import instantiate, reject_reason
 from anyaccel.ops.common import preferred_dtype
 from anyaccel.platforms.base import Platform
 from anyaccel.registry import REFERENCE_PROVIDER, Kernel
@@ -54,8 +54,8 @@ def _tensor_bytes(values: Iterable[Any]) -> int:
 
 def _time_kernel(kernel: Kernel, point: Point, platform: Platform) -> KernelTiming:
     opdef = context.get().op(point.op)
-    args, kwargs = to_device(point.make(0), platform.device_type)
-    sync = synchronizer(platform.device_type)
+    args, kwargs = to_device(point.make(0), platform.torch_device_type)
+    sync = synchronizer(platform.torch_device_type)
     try:
         fn = instantiate(kernel, point.spec, platform)
         produced = outputs(opdef, args, kwargs, fn(*args, **kwargs))
@@ -101,7 +101,7 @@ def bench_ops(
         for point in points(name, dtype):
             row = []
             for kernel in kernels:
-                if _reject_reason(kernel, point.spec, platform, relaxed=False) is None:
+                if reject_reason(kernel, point.spec, platform, False, context.get().assumed) is None:
                     row.append(_time_kernel(kernel, point, platform))
             reference_us = next((t.median_us for t in row if t.provider == REFERENCE_PROVIDER), None)
             for t in row:

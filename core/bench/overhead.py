@@ -51,8 +51,8 @@ def measure_overhead(calls: int = 2000, rounds: int = 15) -> OverheadResult:
     res = resolve("norm.rms_norm", spec)
     bound = res.fn
     direct = instantiate(res.selected, spec, platform) if res.selected else bound
-    x = torch.randn(1, 64).to(device=platform.device_type, dtype=spec.dtype)
-    w = torch.ones(64, device=platform.device_type, dtype=spec.dtype)
+    x = torch.randn(1, 64).to(device=platform.torch_device_type, dtype=spec.dtype)
+    w = torch.ones(64, device=platform.torch_device_type, dtype=spec.dtype)
     call_bound, call_direct = (lambda: bound(x, w, 1e-6)), (lambda: direct(x, w, 1e-6))
     _per_call_ns(call_bound, calls)  # warm-up
     _per_call_ns(call_direct, calls)

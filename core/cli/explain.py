@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 
 from anyaccel import context
 from anyaccel.dispatch import resolve
+from anyaccel.errors import ResolutionError
 
-from .main import add_simulate
+from .main import add_emulate, add_simulate
+from .spec_args import add_spec_arguments, spec_from_args
 from .table import render
 
 HELP = "list every candidate kernel for an op with the reason it was accepted or rejected"
@@ -16,29 +19,36 @@ HELP = "list every candidate kernel for an op with the reason it was accepted or
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("op", help="op name, e.g. attention.decode")
+    add_spec_arguments(p)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     add_simulate(p)
+    add_emulate(p)
 
 
 def main(args: argparse.Namespace) -> int:
     ctx = context.get()
-    res = resolve(args.op, platform=ctx.platform)
+    platform = ctx.platform
+    opdef = ctx.op(args.op)
+    spec = spec_from_args(opdef, opdef.default_spec(platform), args)
+    res = resolve(args.op, spec, platform=platform)
+    if not platform.simulated and res.selected is not None:
+        with contextlib.suppress(ResolutionError):
+            _ = res.fn  # bind: a target that fails to import or breaks the contract shows as rejected
     if args.json:
-        print(
-            json.dumps(
-                {"op": args.op, "platform": ctx.platform.to_json(), "spec": repr(res.spec), **res.to_json()},
-                indent=2,
-            )
-        )
+        data = {"op": args.op, "platform": platform.to_json(), "spec": repr(res.spec), **res.to_json()}
+        print(json.dumps(data, indent=2))
         return 0
-    p = ctx.platform
-    print(f"{args.op} on {p.name} {p.capability}{' [simulated]' if p.simulated else ''}")
+    print(f"{args.op} on {platform.name} {platform.capability}{_mode(platform)}")
     print(f"spec: {res.spec}\n")
     rows = [
-        ("*" if c.accepted else " ", i + 1, c.kernel.name, c.kernel.priority, c.reason)
+        ("*" if c.accepted else " ", i + 1, c.kernel.name, c.kernel.priority, c.kernel.verified, c.reason)
         for i, c in enumerate(res.candidates)
     ]
-    print(render(("", "rank", "kernel", "priority", "reason"), rows, max_width=100))
+    print(render(("", "rank", "kernel", "priority", "verified", "reason"), rows, max_width=80, wrap=True))
     print()
     print(f"selected: {res.selected.name}" if res.selected else f"no kernel: {res.error}")
     return 0
+
+
+def _mode(platform) -> str:
+    return " [simulated]" if platform.simulated else " [emulated]" if platform.emulated else ""

@@ -10,7 +10,7 @@ import anyaccel
 from anyaccel import context
 from anyaccel.dispatch import resolve
 
-from .main import add_simulate
+from .main import add_emulate, add_simulate
 from .table import render
 
 HELP = "show the platform, the plugins and the kernel selected for every op"
@@ -19,6 +19,7 @@ HELP = "show the platform, the plugins and the kernel selected for every op"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     add_simulate(p)
+    add_emulate(p)
 
 
 def report() -> dict[str, Any]:
@@ -29,6 +30,7 @@ def report() -> dict[str, Any]:
         "anyaccel_version": anyaccel.__version__,
         "platform": platform.to_json(),
         "probe_errors": ctx.detection.probe_errors,
+        "assumed_packages": ctx.assumed,
         "plugins": [i.to_json() for i in ctx.plugins.infos if not i.builtin],
         "builtins": [i.to_json() for i in ctx.plugins.infos if i.builtin],
         "ops": ops,
@@ -41,13 +43,18 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
         return 0
     p = data["platform"]
-    sim = "  [simulated]" if p["simulated"] else ""
+    sim = "  [simulated]" if p["simulated"] else "  [emulated]" if p["emulated"] else ""
     print(f"anyaccel {data['anyaccel_version']}")
     print(
         f"platform: {p['name']} ({p['vendor']}) {p['device_name']} x{p['device_count']}, "
         f"capability {p['capability']}, dist {p['dist_backend']}, fp8 {p['fp8_dtype'] or '-'}, "
         f"triton {'yes' if p['triton'] else 'no'}{sim}"
     )
+    print(f"  features: {', '.join(p.get('features', ())) or 'none'}")
+    for note in p["notes"]:
+        print(f"  {note}")
+    if data["assumed_packages"] and p["simulated"]:
+        print(f"  planning as if installed: {', '.join(data['assumed_packages'])}")
     for family, why in data["probe_errors"].items():
         print(f"  probe {family} failed: {why}")
     print()
@@ -63,10 +70,11 @@ def main(args: argparse.Namespace) -> int:
                 op,
                 r["selected"] or "-",
                 r["provider"] or "-",
+                r.get("verified", ""),
                 f"{rejected} rejected" if rejected else "",
                 r.get("error", ""),
             )
         )
-    print(render(("op", "kernel", "provider", "others", "error"), rows))
+    print(render(("op", "kernel", "provider", "verified", "others", "error"), rows))
     print("\n`anyaccel explain OP` shows why each candidate was accepted or rejected.")
     return 0

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
-import os
 import sys
-from collections.abc import Iterator
 
 COMMANDS = {
     "info": "anyaccel.cli.info",
@@ -24,6 +21,21 @@ def add_simulate(parser: argparse.ArgumentParser) -> None:
         metavar="PLATFORM:CAP",
         help="plan for a simulated platform, e.g. cuda:sm_100, rocm:gfx950, npu:ascend910b",
     )
+    parser.add_argument(
+        "--with",
+        dest="simulate_with",
+        metavar="PKGS",
+        help="with --simulate: plan as if these distributions were installed (comma-separated), or 'all'",
+    )
+
+
+def add_emulate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--emulate",
+        metavar="PLATFORM:CAP",
+        help="run on an emulated platform: tensors on the host, vendor APIs replaced by the owning plugin's "
+        "emulator (proves the plugin's glue, not the vendor kernel), e.g. npu:ascend910b",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,34 +47,26 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-@contextlib.contextmanager
-def simulating(target: str | None) -> Iterator[None]:
-    """ANYACCEL_SIMULATE=target for the duration of one command; the process's own setting comes back after,
-    so an in-process call (tests, notebooks) leaves nothing behind."""
-    if not target:
-        yield
-        return
-    from anyaccel import context
+# command-line option -> the environment variable it sets for the duration of one command
+OPTION_VARIABLES = {
+    "simulate": "ANYACCEL_SIMULATE",
+    "simulate_with": "ANYACCEL_SIMULATE_WITH",
+    "emulate": "ANYACCEL_EMULATE",
+}
 
-    previous = os.environ.get("ANYACCEL_SIMULATE")
-    os.environ["ANYACCEL_SIMULATE"] = target
-    context.reset()
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["ANYACCEL_SIMULATE"]
-        else:
-            os.environ["ANYACCEL_SIMULATE"] = previous
-        context.reset()
+
+def overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The ANYACCEL_* variables that --simulate, --with and --emulate set for one command."""
+    return {var: getattr(args, opt) for opt, var in OPTION_VARIABLES.items() if getattr(args, opt, None)}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from anyaccel.env import override
     from anyaccel.errors import AnyaccelError
 
     try:
-        with simulating(getattr(args, "simulate", None)):
+        with override(overrides(args)):
             return int(importlib.import_module(COMMANDS[args.command]).main(args) or 0)
     except (AnyaccelError, ValueError) as exc:
         print(f"anyaccel {args.command}: error: {exc}", file=sys.stderr)

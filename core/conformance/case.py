@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import torch
 
@@ -17,6 +17,16 @@ class Tolerance:
 
     atol: float
     rtol: float
+
+
+class Comparison(NamedTuple):
+    """One output against the oracle: within tolerance, max abs and max relative error, and on failure a
+    `sample` of the worst elements (`[i, j] got x, expected y`) for the message."""
+
+    ok: bool
+    max_abs: float
+    max_rel: float
+    sample: str = ""
 
 
 @dataclass
@@ -40,18 +50,15 @@ class Case:
     make: Callable[[int], Inputs]
     oracle: Callable[..., Any]
     tolerance: dict[str, Tolerance]
-    compare: Callable[[dict[str, Any], dict[str, Any]], dict[str, tuple[bool, float, float]]] | None = None
+    compare: Callable[[dict[str, Any], dict[str, Any]], dict[str, Comparison]] | None = None
     large: bool = False
     world_size: int = 1
     seed: int = 0
-    tags: tuple[str, ...] = field(default=())
 
     def tol(self, name: str) -> Tolerance:
         return self.tolerance.get(name) or self.tolerance["*"]
 
-    def compare_outputs(
-        self, got: dict[str, Any], want: dict[str, Any]
-    ) -> dict[str, tuple[bool, float, float]]:
+    def compare_outputs(self, got: dict[str, Any], want: dict[str, Any]) -> dict[str, Comparison]:
         """{output name: (within tolerance, max abs err, max rel err)}, by the case's own rule if any."""
         from .compare import compare_all
 

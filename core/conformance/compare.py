@@ -9,7 +9,7 @@ import torch
 
 from anyaccel.ops.base import OpDef
 
-from .case import Tolerance
+from .case import Comparison, Tolerance
 
 
 def outputs(opdef: OpDef, args: tuple[Any, ...], kwargs: dict[str, Any], ret: Any) -> dict[str, Any]:
@@ -25,29 +25,50 @@ def outputs(opdef: OpDef, args: tuple[Any, ...], kwargs: dict[str, Any], ret: An
     return out
 
 
-def errors(got: torch.Tensor, want: torch.Tensor, tol: Tolerance) -> tuple[bool, float, float]:
-    """(within tolerance, max abs error, max relative error) after promoting both to float64."""
+def errors(got: torch.Tensor, want: torch.Tensor, tol: Tolerance) -> Comparison:
+    """Within tolerance, max abs error and max relative error, after promoting both to float64. On failure
+    `sample` lists the (at most 3) elements furthest outside the tolerance as `[i, j] got x, expected y`."""
     if tuple(got.shape) != tuple(want.shape):
-        return False, float("inf"), float("inf")
+        return Comparison(
+            False, float("inf"), float("inf"), f"shape {list(got.shape)}, expected {list(want.shape)}"
+        )
     g = got.detach().cpu().to(torch.float64)
     w = want.detach().cpu().to(torch.float64)
     if g.numel() == 0:
-        return True, 0.0, 0.0
-    nan_mismatch = bool((g.isnan() != w.isnan()).any())
-    g, w = g.nan_to_num(0.0), w.nan_to_num(0.0)
-    diff = (g - w).abs()
-    ok = not nan_mismatch and bool((diff <= tol.atol + tol.rtol * w.abs()).all())
-    rel = (diff / (w.abs() + tol.atol)).max().item()
-    return ok, diff.max().item(), rel
+        return Comparison(True, 0.0, 0.0)
+    nan_mismatch = g.isnan() != w.isnan()
+    gz, wz = g.nan_to_num(0.0), w.nan_to_num(0.0)
+    diff = (gz - wz).abs()
+    excess = diff - (tol.atol + tol.rtol * wz.abs())
+    excess[nan_mismatch] = float("inf")
+    ok = not bool((excess > 0).any())
+    rel = (diff / (wz.abs() + tol.atol)).max().item()
+    return Comparison(ok, diff.max().item(), rel, "" if ok else _worst(g, w, excess))
 
 
-def compare_all(got: dict[str, Any], want: dict[str, Any], tol_for) -> dict[str, tuple[bool, float, float]]:
+def _worst(got: torch.Tensor, want: torch.Tensor, excess: torch.Tensor, count: int = 3) -> str:
+    flat = excess.flatten()
+    picks = flat.topk(min(count, flat.numel())).indices
+    shown = []
+    for i in picks.tolist():
+        if flat[i] <= 0:
+            break
+        index = list(torch.unravel_index(torch.tensor(i), got.shape)) if got.dim() else []
+        where = "[" + ", ".join(str(int(x)) for x in index) + "]"
+        shown.append(f"{where} got {got.flatten()[i].item():.6g}, expected {want.flatten()[i].item():.6g}")
+    return "; ".join(shown)
+
+
+def compare_all(got: dict[str, Any], want: dict[str, Any], tol_for) -> dict[str, Comparison]:
     result = {}
     for name, expected in want.items():
         if name not in got:
-            result[name] = (False, float("inf"), float("inf"))
+            result[name] = Comparison(False, float("inf"), float("inf"), "missing from the kernel's outputs")
         elif isinstance(expected, torch.Tensor):
             result[name] = errors(got[name], expected, tol_for(name))
         else:
-            result[name] = (got[name] == expected, 0.0, 0.0)
+            same = got[name] == expected
+            result[name] = Comparison(
+                same, 0.0, 0.0, "" if same else f"got {got[name]!r}, expected {expected!r}"
+            )
     return result

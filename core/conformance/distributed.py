@@ -46,7 +46,7 @@ from anyaccel.dispatch import instantiate
 from anyaccel.plugins import describe_exception
 from anyaccel.registry import Kernel
 
-from .case import Case, Inputs
+from .case import Case, Comparison, Inputs
 from .compare import outputs
 from .runner import CaseResult, verdict
 
@@ -279,7 +279,7 @@ def run_distributed_case(kernel: Kernel, case: Case, timeout_s: float = CASE_TIM
         _discard(group, graceful=False)  # a rank that raised may have left its peers inside a collective
         return CaseResult(case.id, "failed", detail="; ".join(errors)[:400])
     opdef = context.get().op(case.op)
-    compared: dict[str, tuple[bool, float, float]] = {}
+    compared: dict[str, Comparison] = {}
     expected = case.oracle(*per_rank)
     for rank, ((_, body), (args, kwargs)) in enumerate(zip(replies, per_rank, strict=True)):
         got = torch.load(io.BytesIO(body), weights_only=True)

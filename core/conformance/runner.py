@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,12 +12,13 @@ from typing import Any
 import torch
 
 from anyaccel import context
-from anyaccel.dispatch import _reject_reason, instantiate, prepare_weights, rank, runs_on
+from anyaccel.dispatch import instantiate, prepare_weights, rank, reject_reason, runs_on
 from anyaccel.ops.base import OpDef
 from anyaccel.platforms.base import Platform
 from anyaccel.registry import Kernel
+from anyaccel.targets import TargetError
 
-from .case import Case
+from .case import Case, Comparison
 from .cases import cases_for
 from .compare import outputs
 
@@ -30,15 +32,17 @@ class CaseResult:
     detail: str = ""
 
 
-def verdict(case_id: str, compared: dict[str, tuple[bool, float, float]]) -> CaseResult:
-    """A case's result from its per-output comparisons {name: (ok, max abs err, max rel err)}."""
-    ok = all(c[0] for c in compared.values())
-    worst_abs = max((c[1] for c in compared.values()), default=0.0)
-    worst_rel = max((c[2] for c in compared.values()), default=0.0)
-    bad = [n for n, c in compared.items() if not c[0]]
-    detail = (
-        "" if ok else f"{', '.join(bad)} out of tolerance (max abs {worst_abs:.3g}, max rel {worst_rel:.3g})"
-    )
+def verdict(case_id: str, compared: dict[str, Comparison]) -> CaseResult:
+    """A case's result from its per-output comparisons."""
+    ok = all(c.ok for c in compared.values())
+    worst_abs = max((c.max_abs for c in compared.values()), default=0.0)
+    worst_rel = max((c.max_rel for c in compared.values()), default=0.0)
+    bad = [
+        f"{n} (max abs {c.max_abs:.3g}, max rel {c.max_rel:.3g}{': ' + c.sample if c.sample else ''})"
+        for n, c in compared.items()
+        if not c.ok
+    ]
+    detail = "" if ok else f"out of tolerance: {'; '.join(bad)}"
     return CaseResult(case_id, "passed" if ok else "failed", worst_abs, worst_rel, detail)
 
 
@@ -51,6 +55,11 @@ class KernelReport:
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
 
+    def skip_reasons(self) -> dict[str, int]:
+        """{reason: number of cases skipped for it}, most frequent first."""
+        counts = Counter(r.detail for r in self.results if r.status == "skipped")
+        return dict(counts.most_common())
+
     def to_json(self) -> dict[str, Any]:
         ran = [r for r in self.results if r.status != "skipped"]
         return {
@@ -62,6 +71,7 @@ class KernelReport:
             "passed": self.count("passed"),
             "failed": self.count("failed"),
             "skipped": self.count("skipped"),
+            "skip_reasons": self.skip_reasons(),
             "max_abs_err": max((r.max_abs_err for r in ran), default=0.0),
             "max_rel_err": max((r.max_rel_err for r in ran), default=0.0),
             "failures": [{"case": r.case, "detail": r.detail} for r in self.results if r.status == "failed"][
@@ -98,16 +108,9 @@ def run_case(
     fns: dict[Any, Callable[..., Any]],
 ) -> CaseResult:
     """One kernel on one case. `fns` caches instantiated kernels per spec (factories build per spec)."""
-    reason = _reject_reason(kernel, case.spec, platform, relaxed)
+    reason = skip_reason(kernel, case, platform, relaxed)
     if reason:
         return CaseResult(case.id, "skipped", detail=reason)
-    if case.large and not runs_on(kernel, platform):
-        return CaseResult(
-            case.id,
-            "skipped",
-            detail="large case: runs where the kernel runs natively, not "
-            "in an interpreter or a CPU build standing in for its device",
-        )
     if case.world_size > 1:
         from .distributed import run_distributed_case
 
@@ -117,7 +120,10 @@ def run_case(
     oracle_args, oracle_kwargs = copy.deepcopy((args, kwargs))
     want = outputs(opdef, oracle_args, oracle_kwargs, case.oracle(*oracle_args, **oracle_kwargs))
     if case.spec not in fns:
-        fns[case.spec] = instantiate(kernel, case.spec, platform)
+        try:
+            fns[case.spec] = instantiate(kernel, case.spec, platform)
+        except TargetError as exc:
+            return CaseResult(case.id, "failed", detail=str(exc))
     dargs, dkwargs = to_device(args, device), to_device(kwargs, device)
     if kernel.prepare is not None:
         dargs, dkwargs = with_prepared_weights(opdef, kernel, case.spec, dargs, dkwargs)
@@ -128,41 +134,109 @@ def run_case(
     return verdict(case.id, case.compare_outputs(got, want))
 
 
-def kernels_to_check(op: str | None, provider: str | None, platform: Platform) -> list[tuple[Kernel, str]]:
+def skip_reason(kernel: Kernel, case: Case, platform: Platform, relaxed: bool) -> str | None:
+    """Why `case` is not run for `kernel` here (None if it is): known before running anything, so a suite
+    can tell at collection time whether anything at all will be checked."""
+    reason = reject_reason(kernel, case.spec, platform, relaxed, context.get().assumed)
+    if reason:
+        return reason
+    if case.large and not runs_on(kernel, platform):
+        return (
+            "large case: runs where the kernel runs natively, not "
+            "in an interpreter or a CPU build standing in for its device"
+        )
+    return None
+
+
+def kernels_to_check(
+    op: str | None, provider: str | None, platform: Platform, kernel: str | None = None
+) -> list[tuple[Kernel, str]]:
     """(kernel, device) pairs: every kernel that can run here, or with `provider` that provider's kernels
-    wherever they can execute (off-platform kernels run on CPU tensors)."""
+    wherever they can execute (off-platform kernels run on CPU tensors). `kernel` keeps only that kernel
+    (pass its provider too)."""
     ctx = context.get()
     ops = [ctx.op(op).name] if op else sorted(ctx.ops)
     chosen = []
     for name in ops:
         for k in rank(ctx.kernels_for(name)):
-            if provider is not None and k.provider != provider:
+            if (provider is not None and k.provider != provider) or (kernel is not None and k.name != kernel):
                 continue
             if runs_on(k, platform):
-                chosen.append((k, platform.device_type))
+                chosen.append((k, platform.torch_device_type))
             elif provider is not None and k.off_platform is not None and k.off_platform() is None:
                 chosen.append((k, "cpu"))
     return chosen
+
+
+def nothing_to_check(
+    op: str | None, provider: str | None, platform: Platform, kernel: str | None = None
+) -> str:
+    """Why no case can run for what was asked: the kernels registered for it and why each cannot run here,
+    or that none is registered (with the state of the plugins)."""
+    ctx = context.get()
+    which = f"kernel {kernel}" if kernel else f"provider {provider}" if provider else ""
+    asked = " and ".join(x for x in (which, f"op {op}" if op else "") if x) or "any kernel"
+    where = f"{platform.name} ({platform.capability}{', emulated' if platform.emulated else ''})"
+    registered = [
+        k
+        for name in ([ctx.op(op).name] if op else sorted(ctx.ops))
+        for k in ctx.kernels.get(name, [])
+        if (provider is None or k.provider == provider) and (kernel is None or k.name == kernel)
+    ]
+    if not registered:
+        plugins = "; ".join(
+            f"{i.name}: {i.status}" + (f" ({i.reason})" if i.reason else "")
+            for i in ctx.plugins.infos
+            if not i.builtin
+        )
+        return f"nothing to check for {asked}: no such kernel is registered (plugins: {plugins or 'none'})"
+    lines = [f"nothing to check for {asked} on {where}; registered:"]
+    for k in registered:
+        owner = ctx.kernel_owner[k.name]
+        if owner.status != "active":
+            why = f"plugin {owner.name} is {owner.status}: {owner.reason}"
+        elif not runs_on(k, platform):
+            runs = ", ".join(sorted(k.platforms)) or "platforms where Triton runs"
+            off = k.off_platform() if k.off_platform is not None else None
+            if k.off_platform is None:
+                why = f"runs on {runs}; this platform is {platform.name}"
+            elif off:
+                why = f"runs on {runs}; off its platforms: {off}"
+            else:
+                why = f"runs on {runs}; `--provider {k.provider}` runs it here off its platforms"
+        else:
+            why = "every case was skipped (see the skip reasons)"
+        lines.append(f"  {k.name}: {why}")
+    families = sorted({p for k in registered for p in k.platforms} - {platform.name, "*"})
+    if families:
+        lines.append(
+            "To check kernels of another platform here, emulate it: ANYACCEL_EMULATE="
+            f"{families[0]}:<capability> (or --emulate), with the owning plugin's emulators."
+        )
+    return "\n".join(lines)
 
 
 def check(
     op: str | None = None,
     provider: str | None = None,
     progress: Callable[[Iterable[Any]], Iterable[Any]] = iter,
+    kernel: str | None = None,
 ) -> list[KernelReport]:
+    """Run every case of every kernel `kernels_to_check` yields; `kernel` ("provider.name") checks one kernel
+    wherever it can execute."""
+    if kernel is not None:
+        provider = kernel.split(".", 1)[0]
     platform = context.get().platform
     if platform.simulated:
         raise ValueError("anyaccel check runs kernels and cannot use a simulated platform")
     reports = []
-    for kernel, device in progress(kernels_to_check(op, provider, platform)):
-        report = KernelReport(kernel, device)
+    for k, device in progress(kernels_to_check(op, provider, platform, kernel)):
+        report = KernelReport(k, device)
         fns: dict[Any, Callable[..., Any]] = {}
-        cases = cases_for(kernel.op)
+        cases = cases_for(k.op)
         if not cases:
-            report.results.append(
-                CaseResult("-", "failed", detail=f"no conformance cases exist for {kernel.op}")
-            )
+            report.results.append(CaseResult("-", "failed", detail=f"no conformance cases exist for {k.op}"))
         for case in cases:
-            report.results.append(run_case(kernel, case, platform, device, provider is not None, fns))
+            report.results.append(run_case(k, case, platform, device, provider is not None, fns))
         reports.append(report)
     return reports

@@ -33,7 +33,7 @@ import torch
 
 from .base import OpDef, expect, expect_tensor
 from .common import preferred_dtype
-from .kv_cache import LAYOUTS
+from .kv_cache import layouts
 
 HEAD_DIMS = (64, 80, 96, 128, 256)
 FP8_KV_DTYPES = (torch.float8_e4m3fn, torch.float8_e4m3fnuz)
@@ -221,9 +221,8 @@ def _check_spec(op: str):
             spec.block_size > 0 and spec.block_size & (spec.block_size - 1) == 0,
             f"block_size must be a power of two, got {spec.block_size}",
         )
-        expect(
-            op, spec.kv_layout in LAYOUTS, f"kv_layout must be one of {sorted(LAYOUTS)}, got {spec.kv_layout}"
-        )
+        known = layouts()
+        expect(op, spec.kv_layout in known, f"kv_layout must be one of {sorted(known)}, got {spec.kv_layout}")
         expect(
             op,
             spec.cache_dtype in (spec.dtype, *FP8_KV_DTYPES),

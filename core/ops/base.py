@@ -8,7 +8,6 @@ counts, quantization scheme, ...). Kernels accept or reject a spec; per-call arg
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,11 +91,3 @@ def expect_tensor(
         if not ok:
             want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
             raise fail(op, f"{name} must have shape {want}, got {list(size)}")
-
-
-def dtype_of(name: str) -> torch.dtype:
-    return getattr(torch, name)
-
-
-def spec_fields(spec: Any) -> dict[str, Any]:
-    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}

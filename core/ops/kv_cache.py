@@ -59,21 +59,23 @@ HND = KVLayout("HND", _hnd, _hnd)
 # Built-in layouts that have a zero-copy [num_blocks, block_size, Hkv, D] view (see as_nhd).
 NHD_VIEWABLE = ("NHD", "HND")
 
-LAYOUTS: dict[str, KVLayout] = {"NHD": NHD, "HND": HND}
+BUILTIN_LAYOUTS: dict[str, KVLayout] = {"NHD": NHD, "HND": HND}
 
 
-def register_layout(layout: KVLayout) -> None:
-    """Plugins with a vendor layout (e.g. AITER's x-packed key cache) register it from their kernel hook."""
-    known = LAYOUTS.setdefault(layout.name, layout)
-    if known is not layout and known != layout:
-        raise ValueError(f"KV layout {layout.name!r} is already registered with other shapes")
+def layouts() -> dict[str, KVLayout]:
+    """Every layout known in this process: the built-ins and those plugins register through the
+    `anyaccel_kv_layouts` hook (forgotten by `anyaccel.reset()`)."""
+    from anyaccel import context
+
+    return context.get().kv_layouts
 
 
 def layout(name: str) -> KVLayout:
+    known = layouts()
     try:
-        return LAYOUTS[name]
+        return known[name]
     except KeyError:
-        raise ValueError(f"unknown KV-cache layout {name!r}; known: {', '.join(LAYOUTS)}") from None
+        raise ValueError(f"unknown KV-cache layout {name!r}; known: {', '.join(known)}") from None
 
 
 def as_nhd(cache: torch.Tensor, layout_name: str) -> torch.Tensor:

@@ -19,7 +19,7 @@ from anyaccel import context
 from anyaccel.dispatch import rank
 from anyaccel.errors import ResolutionError
 from anyaccel.ops.attention import AttentionMetadata, AttentionSpec
-from anyaccel.ops.kv_cache import LAYOUTS, layout
+from anyaccel.ops.kv_cache import layout, layouts
 from anyaccel.registry import Kernel
 
 from .ops import bind
@@ -47,7 +47,7 @@ def choose_kv_cache(spec: AttentionSpec, block_size: int | None) -> AttentionSpe
     resolutions = [
         anyaccel.resolve("attention.decode", replace(spec, kv_layout=name, block_size=size))
         for size in sizes
-        for name in LAYOUTS
+        for name in layouts()
     ]
     by_kernel: dict[Kernel, AttentionSpec] = {}
     for r in resolutions:

@@ -24,7 +24,7 @@ import torch
 
 from anyaccel.ops.moe import MoESpec, TopKSpec
 
-from ..case import Case, Tolerance, generator, randn
+from ..case import Case, Comparison, Tolerance, generator, randn
 from ..compare import errors
 from ..oracles import moe as oracle
 from ..tolerance import BY_DTYPE, for_dtype
@@ -69,7 +69,7 @@ def _biased_logits(g: torch.Generator, t: int, e: int, n_group: int) -> tuple[to
     return torch.stack(rows), bias
 
 
-Compared = dict[str, tuple[bool, float, float]]
+Compared = dict[str, Comparison]
 
 
 def _as_sets(got: dict[str, Any], want: dict[str, Any], tol: Tolerance) -> Compared:
@@ -80,7 +80,8 @@ def _as_sets(got: dict[str, Any], want: dict[str, Any], tol: Tolerance) -> Compa
         return weights.cpu().gather(1, order), ids.cpu().long().gather(1, order)
 
     if got["out1"].dtype != torch.int32 or got["out0"].dtype != torch.float32:
-        return {"dtypes": (False, float("inf"), float("inf"))}
+        sample = f"weights {got['out0'].dtype}, ids {got['out1'].dtype}; expected float32, int32"
+        return {"dtypes": Comparison(False, float("inf"), float("inf"), sample)}
     gw, gi = by_id(got["out0"], got["out1"])
     ww, wi = by_id(want["out0"], want["out1"])
     return {"out1": errors(gi, wi, Tolerance(0, 0)), "out0": errors(gw, ww, tol)}
@@ -144,12 +145,14 @@ def _within_fp8_noise(got: dict[str, Any], want: dict[str, Any]) -> Compared:
     """The fp8 pass rule of the module docstring: RMS error and per-element error, relative to the RMS."""
     out, expected = got["out"], want["out"]
     if tuple(out.shape) != tuple(expected.shape):
-        return {"out": (False, float("inf"), float("inf"))}
+        shapes = f"shape {list(out.shape)}, expected {list(expected.shape)}"
+        return {"out": Comparison(False, float("inf"), float("inf"), shapes)}
     diff = (out.detach().cpu().double() - expected).abs()
     rms = float(expected.pow(2).mean().sqrt()) or 1e-6
     rms_error = float(diff.pow(2).mean().sqrt()) / rms
     ok = rms_error <= FP8_RMS_ERROR and bool((diff <= FP8_ELEMENT_ERROR * (expected.abs() + rms)).all())
-    return {"out": (ok, float(diff.max()), rms_error)}
+    sample = "" if ok else f"RMS error {rms_error:.3g} of the output's RMS (limit {FP8_RMS_ERROR:g})"
+    return {"out": Comparison(ok, float(diff.max()), rms_error, sample)}
 
 
 def _fp8_experts(g: torch.Generator, e: int, n: int, k: int, quant: str, fp8: torch.dtype):

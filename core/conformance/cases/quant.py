@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from anyaccel.ops.quant import GemmSpec, QuantSpec, W4A16Spec
+from anyaccel.ops.quant import GemmSpec, QuantSpec, W4A16Spec, W8A16Spec
 
-from ..case import Case, Tolerance, generator, randn
+from ..case import Case, Comparison, Tolerance, generator, randn
 from ..compare import errors
 from ..oracles import quant as oracle
 from ..tolerance import for_dtype
@@ -70,14 +70,14 @@ def varied(g: torch.Generator, rows: int, cols: int, spread: float = 4.0) -> tor
 def _quantized_compare(fp8_dtype: torch.dtype | None):
     """Compare (q, scale) with the oracle's (exact x / scale, scale): q must be a nearest grid value."""
 
-    def compare(got: dict[str, Any], want: dict[str, Any]) -> dict[str, tuple[bool, float, float]]:
+    def compare(got: dict[str, Any], want: dict[str, Any]) -> dict[str, Comparison]:
         q, exact = got["out0"], want["out0"]
         want_dtype = fp8_dtype or torch.int8
         step = 1.0 if fp8_dtype is None else oracle.e4m3_step(exact, fp8_dtype)
         shape_ok = q.dtype == want_dtype and tuple(q.shape) == tuple(exact.shape)
         q_ok = shape_ok and oracle.is_nearest(q.cpu(), exact, step)
         worst = float((q.cpu().double() - exact).abs().max()) if shape_ok and q.numel() else float("inf")
-        return {"out0": (q_ok, worst, 0.0), "out1": errors(got["out1"], want["out1"], SCALE_TOL)}
+        return {"out0": Comparison(q_ok, worst, 0.0), "out1": errors(got["out1"], want["out1"], SCALE_TOL)}
 
     return compare
 
@@ -254,6 +254,9 @@ def w4_checkpoint(
     z = torch.randint(1, 16, (k // group, n), generator=g)  # GPTQ v1 cannot store a zero point of 0
     scales = ((torch.rand(k // group, n, generator=g) + 0.5) / (4 * k**0.5)).to(dtype)
     g_idx = (torch.randperm(k, generator=g) // group).to(torch.int32) if act_order else None
+    if fmt == "affine":  # [N, K/8] words along K; float32 scales and offsets [N, K/G]
+        offsets = -(torch.rand(n, k // group, generator=g) * 15) * scales.T.float()
+        return pack_nibbles(q), scales.T.float().contiguous(), offsets.contiguous(), None
     if fmt == "gptq":
         qweight = pack_nibbles(q).T.contiguous()  # [K/8, N]: input channel 8r + i in bits 4i of row r
         qzeros = pack_nibbles(z - 1) if zeros else None  # v1 stores zero - 1
@@ -306,8 +309,46 @@ def _w4a16_cases() -> list[Case]:
             for j, group in enumerate((32, 64, 128)):
                 m, n, k = W4_SHAPES[(i + j) % len(W4_SHAPES)]
                 cases.append(_w4_case(m, n, k, group, fmt, zeros, act_order, dtype))
+    # the affine format (GGUF Q4_0/Q4_1/Q4_K, MLX, HQQ) also runs with float32 activations; N = 36 and 300
+    # are not multiples of 8, which affine rows allow
+    for i, dtype in enumerate(DTYPES):
+        for j, (m, n, k) in enumerate(((1, 36, 256), (5, 64, 384), (20, 300, 512))):
+            cases.append(_w4_case(m, n, k, (32, 64, 128)[(i + j) % 3], "affine", True, False, dtype))
     cases.append(_w4_case(33, 2048, 4096, 128, "gptq", True, True, torch.float16, large=True))
+    cases.append(_w4_case(7, 2048, 4096, 32, "affine", True, False, torch.float32, large=True))
     return cases
+
+
+# --- w8a16_gemm ---------------------------------------------------------------------------------------------
+
+
+def _w8_case(m: int, n: int, k: int, group: int, dtype: torch.dtype, large: bool = False) -> Case:
+    def make(seed: int):
+        g = generator(seed)
+        q = torch.randint(-128, 128, (n, k), generator=g).to(torch.int8)
+        scales = (torch.rand(n, k // group, generator=g) + 0.5) / (64 * k**0.5)
+        bias = randn(g, n, dtype=dtype) if m % 2 else None
+        return (randn(g, m, k, dtype=dtype), q, scales, bias), {}
+
+    return Case(
+        "quant.w8a16_gemm",
+        f"M={m} N={n} K={k} G={group} {name(dtype)}",
+        W8A16Spec(dtype, group, n, k),
+        make,
+        oracle.w8a16_gemm,
+        for_dtype(dtype, 4.0),
+        large=large,
+    )
+
+
+def _w8a16_cases() -> list[Case]:
+    shapes = ((1, 36, 256), (3, 64, 512), (17, 200, 384))
+    cases = [
+        _w8_case(m, n, k, (16, 32, 64, 128)[(i + j) % 4], dtype)
+        for i, dtype in enumerate(DTYPES)
+        for j, (m, n, k) in enumerate(shapes)
+    ]
+    return cases + [_w8_case(4, 4096, 2048, 32, torch.float32, large=True)]
 
 
 CASES = {
@@ -316,4 +357,5 @@ CASES = {
     "quant.fp8_gemm": _fp8_gemm_cases,
     "quant.int8_gemm": _int8_gemm_cases,
     "quant.w4a16_gemm": _w4a16_cases,
+    "quant.w8a16_gemm": _w8a16_cases,
 }

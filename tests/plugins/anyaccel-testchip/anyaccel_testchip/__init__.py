@@ -13,6 +13,11 @@ Kernels:
                             its prepare hook swaps the halves once at load time
     testchip.decode_bs32    attention.decode reading only 32-token cache blocks, as torch_npu's paged
                             attention reads only 128 (the reference's decode, behind that declaration)
+    testchip.rt_rms_norm    norm.rms_norm through the vendor library `testchip_runtime` (float32/bfloat16,
+                            hidden % 8 == 0): needs the distribution testchip-runtime, which exists only as
+                            this plugin's emulator (emulator.py), installed by ANYACCEL_EMULATE=testchip:tc_2
+
+It also registers a KV-cache layout, "TC_HND", for its (future) attention kernels.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import os
 import torch
 import torch.nn.functional as F
 
+from anyaccel.emulation import Emulator
 from anyaccel.hookspecs import hookimpl
+from anyaccel.ops.kv_cache import KVLayout
 from anyaccel.platforms.base import CapabilityRange, Platform, PlatformFamily, ranked_table
 from anyaccel.registry import Kernel
 
@@ -114,10 +121,45 @@ def anyaccel_platforms() -> list[PlatformFamily]:
     return [FAMILY]
 
 
+def _runtime_supports(spec, platform) -> str | None:
+    """testchip_runtime.fused_rms_norm's documented limits (see emulator.py)."""
+    if spec.hidden_size % 8 or spec.hidden_size > 8192:
+        return f"hidden_size {spec.hidden_size}: fused_rms_norm needs a multiple of 8 <= 8192"
+    return None
+
+
+@hookimpl
+def anyaccel_emulators() -> list[Emulator]:
+    return [
+        Emulator(
+            modules={"testchip_runtime": f"{__name__}.emulator"},
+            platforms=frozenset({"testchip"}),
+            provides=("testchip-runtime",),
+        )
+    ]
+
+
+@hookimpl
+def anyaccel_kv_layouts() -> list[KVLayout]:
+    hnd = lambda n, b, h, d: (n, h, b, d)  # noqa: E731
+    return [KVLayout("TC_HND", hnd, hnd)]
+
+
 @hookimpl
 def anyaccel_kernels() -> list[Kernel]:
     on_chip = frozenset({"testchip"})
     return [
+        Kernel(
+            "norm.rms_norm",
+            "testchip.rt_rms_norm",
+            f"{__name__}.runtime_kernels:rms_norm",
+            on_chip,
+            requires=("testchip-runtime",),
+            dtypes=frozenset({torch.float32, torch.bfloat16}),
+            supports=_runtime_supports,
+            priority=20,
+            verified="emulator",
+        ),
         Kernel(
             "norm.rms_norm",
             "testchip.rms_norm",
