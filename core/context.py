@@ -3,7 +3,9 @@ use and dropped by `anyaccel.reset()` (tests, or after changing ANYACCEL_* varia
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from anyaccel.platforms.base import Platform, PlatformFamily
@@ -90,9 +92,10 @@ class Context:
         return [k for k in self.kernels.get(op, []) if self.kernel_owner[k.name].status == "active"]
 
 
-def build(settings: Settings | None = None) -> Context:
+def build(settings: Settings | None = None, extra: Sequence[tuple[str, ModuleType]] = ()) -> Context:
+    """A context from the environment's settings; `extra` adds (name, module) plugins not installed."""
     settings = settings or Settings.from_environ()
-    plugins = load_plugins(settings.plugins, settings.strict)
+    plugins = load_plugins(settings.plugins, settings.strict, extra)
     families: dict[str, PlatformFamily] = {}
     family_owner: dict[str, PluginInfo] = {}
     for info, family in plugins.items("anyaccel_platforms"):
@@ -142,6 +145,14 @@ def get() -> Context:
     if _CONTEXT is None:
         _CONTEXT = build()
     return _CONTEXT
+
+
+def activate(ctx: Context) -> Context:
+    """Make `ctx` the process's context until the next reset (planning with a plugin not yet installed)."""
+    global _CONTEXT
+    reset()
+    _CONTEXT = ctx
+    return ctx
 
 
 def reset() -> None:

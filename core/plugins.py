@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata as md
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -145,8 +145,12 @@ def _entry_points() -> list[md.EntryPoint]:
     return sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
 
 
-def load_plugins(allow: frozenset[str] | None, strict: bool) -> PluginSet:
-    """Load the built-ins and every allowed entry-point plugin. `allow` None means every installed plugin."""
+def load_plugins(
+    allow: frozenset[str] | None, strict: bool, extra: Sequence[tuple[str, ModuleType]] = ()
+) -> PluginSet:
+    """Load the built-ins and every allowed entry-point plugin. `allow` None means every installed plugin.
+    `extra` adds (name, module) plugins that are not installed (`anyaccel new-plugin` plans for the plugin it
+    has just written), checked like any other."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     infos: list[PluginInfo] = []
@@ -164,10 +168,18 @@ def load_plugins(allow: frozenset[str] | None, strict: bool) -> PluginSet:
         info = PluginInfo(name, dist.version if dist is not None else "?")
         contributions[info.name] = _register(pm, info, ep.load)
         infos.append(info)
+    for name, module in extra:
+        info = PluginInfo(name, "0+unreleased")
+        contributions[info.name] = _register(pm, info, functools.partial(_given, module))
+        infos.append(info)
     failures = [i for i in infos if i.status == "failed"]
     if strict and failures:
         raise StrictModeError("; ".join(f"plugin {i.name} failed ({i.reason})" for i in failures))
     return PluginSet(infos, contributions, pm, strict)
+
+
+def _given(module: ModuleType) -> ModuleType:
+    return module
 
 
 def _installed(dist: str) -> bool:

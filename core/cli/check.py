@@ -6,12 +6,14 @@ import argparse
 import json
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from anyaccel import context
-from anyaccel.conformance import check
+from anyaccel.conformance import check, junit, report
 from anyaccel.conformance.runner import nothing_to_check
 from anyaccel.conformance.targets import target_report
+from anyaccel.provenance import header
 
 from .main import add_emulate
 from .progress import progress
@@ -36,6 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "its signature against its op contract (for plugin authors' CI)",
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML: one test case per kernel and case")
+    p.add_argument(
+        "--report",
+        metavar="DIR",
+        help="also write DIR/report.md, DIR/heatmap.png (kernels x case families) and DIR/results.json",
+    )
     add_emulate(p)
 
 
@@ -68,6 +76,12 @@ def main(args: argparse.Namespace) -> int:
     if data["cases"] == 0:
         provider = args.kernel.split(".", 1)[0] if args.kernel else args.provider
         data["error"] = nothing_to_check(args.op, provider, platform, args.kernel)
+    head = header()
+    if args.junit:
+        junit.write(reports, head, args.junit)
+    if args.report:
+        report.write(reports, data, head, Path(args.report))
+    data = {"header": head, **data}
     if args.json:
         print(json.dumps(data, indent=2))
     else:

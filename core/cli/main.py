@@ -12,6 +12,7 @@ COMMANDS = {
     "check": "anyaccel.cli.check",
     "bench": "anyaccel.cli.bench",
     "run": "anyaccel.cli.run",
+    "new-plugin": "anyaccel.cli.new_plugin",
 }
 
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with override(overrides(args)):
             return int(importlib.import_module(COMMANDS[args.command]).main(args) or 0)
-    except (AnyaccelError, ValueError) as exc:
+    except (AnyaccelError, ValueError, OSError) as exc:
         print(f"anyaccel {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from anyaccel import context
@@ -29,10 +30,18 @@ from anyaccel.env import override
 UPDATE_VARIABLE = "ANYACCEL_UPDATE_GOLDEN"
 
 
-def plan(target: str, *, with_: str = "all", plugins: Iterable[str] | None = None) -> dict[str, Any]:
+def plan(
+    target: str,
+    *,
+    with_: str = "all",
+    plugins: Iterable[str] | None = None,
+    extra: Sequence[tuple[str, ModuleType]] = (),
+) -> dict[str, Any]:
     """{"platform", "with", "plugins", "plan": {op: kernel name or None}} for the simulated `target`
     ("cuda:sm_100"), planning with the packages `with_` names ("all", "none" or a comma-separated list) and,
-    if given, only the named plugins besides the built-ins."""
+    if given, only the named plugins besides the built-ins. `extra` plans with (name, module) plugins that
+    are not installed (name them in `plugins` too)."""
+    plugins = list(plugins) if plugins is not None else None
     changes: dict[str, str | None] = {
         "ANYACCEL_SIMULATE": target,
         "ANYACCEL_SIMULATE_WITH": None if with_ == "none" else with_,
@@ -42,7 +51,7 @@ def plan(target: str, *, with_: str = "all", plugins: Iterable[str] | None = Non
     if plugins is not None:
         changes["ANYACCEL_PLUGINS"] = ",".join(plugins) or "none"
     with override(changes):
-        ctx = context.get()
+        ctx = context.activate(context.build(extra=extra)) if extra else context.get()
         selected = {}
         for op in sorted(ctx.ops):
             res = resolve(op, platform=ctx.platform)

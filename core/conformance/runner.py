@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ class CaseResult:
     max_abs_err: float = 0.0
     max_rel_err: float = 0.0
     detail: str = ""
+    family: str = ""  # the case's family in reports: its compute dtype, "large" cases apart
+    seconds: float = 0.0
 
 
 def verdict(case_id: str, compared: dict[str, Comparison]) -> CaseResult:
@@ -132,6 +135,13 @@ def run_case(
     except Exception as exc:
         return CaseResult(case.id, "failed", detail=f"raised {type(exc).__name__}: {str(exc)[:200]}")
     return verdict(case.id, case.compare_outputs(got, want))
+
+
+def case_family(case: Case) -> str:
+    """How reports group cases: by compute dtype ("bfloat16"), with large cases apart ("bfloat16 large")."""
+    dtype = getattr(case.spec, "dtype", None)
+    name = str(dtype).removeprefix("torch.") if dtype is not None else "any"
+    return f"{name} large" if case.large else name
 
 
 def skip_reason(kernel: Kernel, case: Case, platform: Platform, relaxed: bool) -> str | None:
@@ -237,6 +247,9 @@ def check(
         if not cases:
             report.results.append(CaseResult("-", "failed", detail=f"no conformance cases exist for {k.op}"))
         for case in cases:
-            report.results.append(run_case(k, case, platform, device, provider is not None, fns))
+            start = time.perf_counter()
+            result = run_case(k, case, platform, device, provider is not None, fns)
+            result.family, result.seconds = case_family(case), time.perf_counter() - start
+            report.results.append(result)
         reports.append(report)
     return reports
