@@ -12,6 +12,7 @@ import torch
 from anyaccel import context
 from anyaccel.conformance.compare import outputs
 from anyaccel.conformance.runner import kernels_to_check, to_device
+from anyaccel.conformance.selection import Selection
 from anyaccel.dispatch import instantiate, reject_reason
 from anyaccel.ops.common import preferred_dtype
 from anyaccel.platforms.base import Platform
@@ -97,7 +98,7 @@ def bench_ops(
     dtype = preferred_dtype(platform)
     timings: list[KernelTiming] = []
     for name in progress([ctx.op(op).name] if op else sorted(ctx.ops)):
-        kernels = [k for k, device in kernels_to_check(name, None, platform)]
+        kernels = [k for k, device in kernels_to_check(Selection(op=name), platform)]
         for point in points(name, dtype):
             row = []
             for kernel in kernels:

@@ -12,6 +12,7 @@ from typing import Any
 from anyaccel import context
 from anyaccel.conformance import check, junit, report
 from anyaccel.conformance.runner import nothing_to_check
+from anyaccel.conformance.selection import Selection
 from anyaccel.conformance.targets import target_report
 from anyaccel.provenance import header
 
@@ -31,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(e.g. triton with TRITON_INTERPRET=1, mlx on its CPU build)",
     )
     p.add_argument("--kernel", "-k", help="only this kernel (e.g. cpu.rms_norm), wherever it can execute")
+    p.add_argument("--plugin", help="only this plugin's kernels (a distribution, e.g. anyaccel-cuda)")
     p.add_argument(
         "--targets",
         action="store_true",
@@ -70,12 +72,13 @@ def main(args: argparse.Namespace) -> int:
         args.provider,
         progress=lambda xs: progress(xs, "checking", enabled=not args.json),
         kernel=args.kernel,
+        plugin=args.plugin,
     )
     data = summary(reports)
     platform = context.get().platform
     if data["cases"] == 0:
-        provider = args.kernel.split(".", 1)[0] if args.kernel else args.provider
-        data["error"] = nothing_to_check(args.op, provider, platform, args.kernel)
+        selection = Selection(args.op, args.provider, args.kernel, args.plugin)
+        data["error"] = nothing_to_check(selection, platform)
     head = header()
     if args.junit:
         junit.write(reports, head, args.junit)
@@ -129,7 +132,7 @@ def print_text(data: dict[str, Any]) -> None:
 
 
 def check_targets(args: argparse.Namespace) -> int:
-    results = target_report(args.op, args.provider)
+    results = target_report(Selection(args.op, args.provider, args.kernel, args.plugin))
     bad = [r for r in results if r["status"] == "error"]
     if args.json:
         print(json.dumps({"targets": results, "errors": len(bad)}, indent=2))

@@ -36,7 +36,7 @@ class ConformanceItem:
     kernel: Any
     case: Any
     device: str
-    provider: str | None
+    relaxed: bool  # the marker named a provider, kernel or plugin: off-platform execution is allowed
     emulate: str | None = None
 
     def run(self):
@@ -46,7 +46,7 @@ class ConformanceItem:
 
         with override({"ANYACCEL_EMULATE": self.emulate} if self.emulate else {}):
             platform = context.get().platform
-            return run_case(self.kernel, self.case, platform, self.device, self.provider is not None, {})
+            return run_case(self.kernel, self.case, platform, self.device, self.relaxed, {})
 
     def assert_passes(self) -> None:
         result = self.run()
@@ -81,7 +81,8 @@ def anyaccel_clean_env(monkeypatch: pytest.MonkeyPatch):
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(provider=None, op=None, kernel=None, emulate=None): parametrize over the kit "
+        f"{MARKER}(provider=None, op=None, kernel=None, plugin=None, emulate=None): parametrize over "
+        "the kit "
         "(emulate='npu:ascend910b' runs on that emulated platform)",
     )
 
@@ -94,22 +95,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     from anyaccel import context
     from anyaccel.conformance.cases import cases_for
     from anyaccel.conformance.runner import kernels_to_check, nothing_to_check, skip_reason
+    from anyaccel.conformance.selection import Selection
     from anyaccel.env import override
 
-    provider, op, emulate, only = (kwargs.get(k) for k in ("provider", "op", "emulate", "kernel"))
-    if only is not None:
-        provider = only.split(".", 1)[0]
+    emulate = kwargs.get("emulate")
+    selection = Selection(*(kwargs.get(k) for k in ("op", "provider", "kernel", "plugin")))
     items: list[Any] = []
     ids: list[str] = []
     runnable = 0
     with override({"ANYACCEL_EMULATE": emulate} if emulate else {}):
         platform = context.get().platform
-        for kernel, device in kernels_to_check(op, provider, platform, only):
+        for kernel, device in kernels_to_check(selection, platform):
             for case in cases_for(kernel.op):
-                items.append(ConformanceItem(kernel, case, device, provider, emulate))
+                items.append(ConformanceItem(kernel, case, device, selection.relaxed, emulate))
                 ids.append(f"{kernel.name}[{case.id}]")
-                runnable += skip_reason(kernel, case, platform, provider is not None) is None
+                runnable += skip_reason(kernel, case, platform, selection.relaxed) is None
         if not runnable:
-            items.append(NothingToCheck(nothing_to_check(op, provider, platform, only)))
+            items.append(NothingToCheck(nothing_to_check(selection, platform)))
             ids.append("nothing-to-check")
     metafunc.parametrize("anyaccel_case", items, ids=ids)

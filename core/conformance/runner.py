@@ -22,6 +22,7 @@ from anyaccel.targets import TargetError
 from .case import Case, Comparison
 from .cases import cases_for
 from .compare import outputs
+from .selection import Selection
 
 
 @dataclass
@@ -158,40 +159,33 @@ def skip_reason(kernel: Kernel, case: Case, platform: Platform, relaxed: bool) -
     return None
 
 
-def kernels_to_check(
-    op: str | None, provider: str | None, platform: Platform, kernel: str | None = None
-) -> list[tuple[Kernel, str]]:
-    """(kernel, device) pairs: every kernel that can run here, or with `provider` that provider's kernels
-    wherever they can execute (off-platform kernels run on CPU tensors). `kernel` keeps only that kernel
-    (pass its provider too)."""
+def kernels_to_check(selection: Selection, platform: Platform) -> list[tuple[Kernel, str]]:
+    """(kernel, device) pairs: every selected kernel that can run here and, when the selection names a
+    provider, kernel or plugin, those that can execute off their platforms (on CPU tensors)."""
     ctx = context.get()
-    ops = [ctx.op(op).name] if op else sorted(ctx.ops)
     chosen = []
-    for name in ops:
+    for name in [ctx.op(selection.op).name] if selection.op else sorted(ctx.ops):
         for k in rank(ctx.kernels_for(name)):
-            if (provider is not None and k.provider != provider) or (kernel is not None and k.name != kernel):
+            if not selection.matches(k, ctx.kernel_owner[k.name].name):
                 continue
             if runs_on(k, platform):
                 chosen.append((k, platform.torch_device_type))
-            elif provider is not None and k.off_platform is not None and k.off_platform() is None:
+            elif selection.relaxed and k.off_platform is not None and k.off_platform() is None:
                 chosen.append((k, "cpu"))
     return chosen
 
 
-def nothing_to_check(
-    op: str | None, provider: str | None, platform: Platform, kernel: str | None = None
-) -> str:
+def nothing_to_check(selection: Selection, platform: Platform) -> str:
     """Why no case can run for what was asked: the kernels registered for it and why each cannot run here,
     or that none is registered (with the state of the plugins)."""
     ctx = context.get()
-    which = f"kernel {kernel}" if kernel else f"provider {provider}" if provider else ""
-    asked = " and ".join(x for x in (which, f"op {op}" if op else "") if x) or "any kernel"
+    asked = selection.describe()
     where = f"{platform.name} ({platform.capability}{', emulated' if platform.emulated else ''})"
     registered = [
         k
-        for name in ([ctx.op(op).name] if op else sorted(ctx.ops))
+        for name in ([ctx.op(selection.op).name] if selection.op else sorted(ctx.ops))
         for k in ctx.kernels.get(name, [])
-        if (provider is None or k.provider == provider) and (kernel is None or k.name == kernel)
+        if selection.matches(k, ctx.kernel_owner[k.name].name)
     ]
     if not registered:
         plugins = "; ".join(
@@ -231,16 +225,15 @@ def check(
     provider: str | None = None,
     progress: Callable[[Iterable[Any]], Iterable[Any]] = iter,
     kernel: str | None = None,
+    plugin: str | None = None,
 ) -> list[KernelReport]:
-    """Run every case of every kernel `kernels_to_check` yields; `kernel` ("provider.name") checks one kernel
-    wherever it can execute."""
-    if kernel is not None:
-        provider = kernel.split(".", 1)[0]
+    """Run every case of every kernel `kernels_to_check` yields for the Selection these arguments make."""
+    selection = Selection(op, provider, kernel, plugin)
     platform = context.get().platform
     if platform.simulated:
         raise ValueError("anyaccel check runs kernels and cannot use a simulated platform")
     reports = []
-    for k, device in progress(kernels_to_check(op, provider, platform, kernel)):
+    for k, device in progress(kernels_to_check(selection, platform)):
         report = KernelReport(k, device)
         fns: dict[Any, Callable[..., Any]] = {}
         cases = cases_for(k.op)
@@ -248,7 +241,7 @@ def check(
             report.results.append(CaseResult("-", "failed", detail=f"no conformance cases exist for {k.op}"))
         for case in cases:
             start = time.perf_counter()
-            result = run_case(k, case, platform, device, provider is not None, fns)
+            result = run_case(k, case, platform, device, selection.relaxed, fns)
             result.family, result.seconds = case_family(case), time.perf_counter() - start
             report.results.append(result)
         reports.append(report)

@@ -16,6 +16,8 @@ from anyaccel.plugins import describe_exception
 from anyaccel.registry import Kernel, missing_distribution
 from anyaccel.targets import TargetError, load_target, signature_mismatch
 
+from .selection import Selection
+
 
 def _factory(spec, platform): ...  # the signature every factory target has
 
@@ -23,13 +25,13 @@ def _factory(spec, platform): ...  # the signature every factory target has
 def _prepare(spec, weights): ...  # the signature every prepare hook has
 
 
-def target_report(op: str | None = None, provider: str | None = None) -> list[dict[str, Any]]:
-    """One row per registered kernel: status ok | error | unavailable (its packages are not here)."""
+def target_report(selection: Selection) -> list[dict[str, Any]]:
+    """One row per selected kernel: status ok | error | unavailable (its packages are not here)."""
     ctx = context.get()
     rows = []
-    for name in [ctx.op(op).name] if op else sorted(ctx.ops):
+    for name in [ctx.op(selection.op).name] if selection.op else sorted(ctx.ops):
         for k in ctx.kernels_for(name):
-            if provider is None or k.provider == provider:
+            if selection.matches(k, ctx.kernel_owner[k.name].name):
                 status, detail = _check(k, ctx)
                 row = {"kernel": k.name, "plugin": ctx.kernel_owner[k.name].name, "target": k.target}
                 rows.append(row | {"status": status, "detail": detail})
