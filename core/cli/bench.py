@@ -4,7 +4,8 @@ anyaccel bench                         every op, then the overhead and start-up 
 anyaccel bench --op norm.rms_norm      one op
 anyaccel bench --op overhead           bound call vs direct call of the same kernel (goal <= 1.05)
 anyaccel bench --op startup            `anyaccel info` work after `import torch` (goal <= 150 ms)
-anyaccel bench model [--model DIR]     our engine vs transformers' generate on the same checkpoint
+anyaccel bench model [--model PATH] [--vs transformers,llama.cpp] [--plot FILE] [--profile]
+                                       our engine vs its peers on the same checkpoint (a directory or GGUF)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from anyaccel import context
 from anyaccel.bench import bench_ops, measure_overhead, measure_startup
 from anyaccel.bench.plot import write_plot
 
+from .main import add_emulate
 from .progress import progress
 from .table import render
 
@@ -28,9 +30,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", nargs="?", metavar="OP", help="same as --op (e.g. `anyaccel bench model`)")
     p.add_argument("--op", help="one op (e.g. norm.rms_norm), or 'overhead', 'startup' or 'model'")
     p.add_argument(
-        "--model", metavar="DIR", help="checkpoint for `bench model` (default: the demo checkpoint)"
+        "--model",
+        metavar="PATH",
+        help="checkpoint for `bench model`: a directory or a GGUF file (default: the demo checkpoint)",
+    )
+    p.add_argument(
+        "--vs",
+        default="transformers",
+        metavar="PEERS",
+        help="model: comma-separated peers, transformers and/or llama.cpp (needs llama-cpp-python, a GGUF)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="model: where our decode step goes (time per op and outside the kernels) instead of the peers",
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    add_emulate(p)
     p.add_argument("--plot", metavar="FILE", help="write a PNG chart of the kernel timings")
     p.add_argument(
         "--runs",
@@ -75,9 +91,29 @@ def main(args: argparse.Namespace) -> int:
 def _bench_model(args: argparse.Namespace) -> int:
     from anyaccel.models.bench import bench_model, format_report
 
-    result = bench_model(args.model, repeats=args.runs or 3)
+    if args.profile:
+        from anyaccel.models.profile import format_profile, profile_decode
+
+        model = args.model or str(_default_model())
+        profiles = [profile_decode(model, batch) for batch in (1, 8)]
+        print(json.dumps(profiles, indent=2) if args.json else "\n\n".join(map(format_profile, profiles)))
+        return 0
+    peers = tuple(p.strip() for p in args.vs.split(",") if p.strip())
+    result = bench_model(args.model, repeats=args.runs or 3, peers=peers)
+    if args.plot:
+        from anyaccel.models.bench import write_plot as write_model_plot
+
+        write_model_plot(result, args.plot)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
+    if args.plot and not args.json:
+        print(f"\nchart written to {args.plot}")
     return 0
+
+
+def _default_model() -> str:
+    from anyaccel.models.demo import demo_checkpoint
+
+    return str(demo_checkpoint())
 
 
 def _print(data: dict[str, Any], plot: str | None) -> None:

@@ -1,6 +1,9 @@
-"""`anyaccel run`: the main job. Runs a checkpoint (the built-in demo Qwen3-MoE without --model) on anyaccel
-ops and prints the platform, the kernel bound for each op the model uses, prefill and decode throughput and,
-with --compare-transformers (default for the demo), the largest logit difference against transformers."""
+"""`anyaccel run`: the main job. Runs a checkpoint on anyaccel ops and prints the platform, the kernel bound
+for each op the model uses, prefill and decode throughput, the answers and, with --compare-transformers
+(default without --model), the largest logit difference against transformers on the same weights.
+
+Without --model it runs the packaged SmolLM2-135M-Instruct GGUF (Q4_1, kept quantized) on a few fixed
+questions through its chat template; --demo moe runs the random-weight Qwen3-MoE demo checkpoint instead."""
 
 from __future__ import annotations
 
@@ -8,22 +11,42 @@ import argparse
 import json
 from typing import Any
 
+from .main import add_emulate
 from .table import render
 
-HELP = "run a model (the built-in demo checkpoint by default) and report kernels, throughput and parity"
+HELP = "run a model (the packaged SmolLM2 GGUF by default) and report kernels, throughput and parity"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="PATH", help="Hugging Face checkpoint directory (default: the demo)")
+    p.add_argument(
+        "--model",
+        metavar="PATH",
+        help="a GGUF file or a Hugging Face checkpoint directory (default: the packaged SmolLM2-135M GGUF)",
+    )
+    p.add_argument(
+        "--demo", choices=("moe",), help="run the random-weight demo checkpoint (moe: a small Qwen3-MoE)"
+    )
+    p.add_argument(
+        "--dequantize",
+        action="store_true",
+        help="GGUF: dequantize every layer at load (default: kept quantized)",
+    )
+    p.add_argument(
+        "--chat",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="apply the checkpoint's chat template to each prompt (default: when it has one)",
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    add_emulate(p)
     p.add_argument(
         "--compare-transformers",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="compare logits with transformers on the same weights (default: on for the demo)",
+        help="compare logits with transformers on the same weights (default: on without --model)",
     )
     p.add_argument("--prompt", action="append", metavar="TEXT", help="a prompt (repeatable)")
-    p.add_argument("--max-tokens", type=int, default=32, metavar="N", help="tokens to generate per prompt")
+    p.add_argument("--max-tokens", type=int, default=40, metavar="N", help="tokens to generate per prompt")
     p.add_argument("--dtype", default="auto", help="auto (the checkpoint's), float32, bfloat16 or float16")
 
 
@@ -33,13 +56,19 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
     from anyaccel.models.compare import compare_with_transformers
     from anyaccel.models.demo import DEMO_PROMPTS, demo_checkpoint
     from anyaccel.models.layers.ops import resolutions
+    from anyaccel.models.packaged import QUESTIONS, packaged_gguf
 
-    model_dir = args.model or str(demo_checkpoint())
+    if args.demo and args.model:
+        raise ValueError("--demo and --model name two models; give one")
+    model_dir = str(demo_checkpoint()) if args.demo else args.model or str(packaged_gguf())
     compare = args.compare_transformers if args.compare_transformers is not None else args.model is None
-    llm = LLM(model_dir, dtype=args.dtype, progress=not args.json)
-    prompts = args.prompt or list(DEMO_PROMPTS)
-    params = SamplingParams(max_tokens=args.max_tokens, ignore_eos=args.model is None, return_logits=compare)
-    outputs = llm.generate(prompts, params)
+    llm = LLM(model_dir, dtype=args.dtype, progress=not args.json, dequantize=args.dequantize)
+    prompts = args.prompt or list(DEMO_PROMPTS if args.demo else QUESTIONS)
+    chat = getattr(llm.tokenizer, "has_chat_template", False) if args.chat is None else args.chat
+    inputs = [llm.tokenizer.chat([{"role": "user", "content": p}]) for p in prompts] if chat else prompts
+    # the random demo's text is noise with no end-of-sequence token: it runs to max_tokens
+    params = SamplingParams(max_tokens=args.max_tokens, ignore_eos=bool(args.demo), return_logits=compare)
+    outputs = llm.generate(inputs, params)
     stats = llm.stats
     # one row per (op, kernel): layers that bind the same kernel for different shapes share a row
     kernels = sorted({(r.op, r.selected.name, r.selected.provider) for r in resolutions(llm.model)})
@@ -49,8 +78,9 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
             "path": model_dir,
             "architecture": llm.config.architecture,
             "dtype": str(llm.runner.dtype)[6:],
-            "parameters": sum(p.numel() for p in llm.model.parameters()),
+            "parameters": llm.gguf.parameters if llm.gguf else sum(p.numel() for p in llm.model.parameters()),
             "world_size": llm.parallel.world_size,
+            "chat_template": chat,
         },
         "kernels": [{"op": op, "kernel": kernel, "provider": provider} for op, kernel, provider in kernels],
         "throughput": {
@@ -65,6 +95,8 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
             for p, o in zip(prompts, outputs, strict=True)
         ],
     }
+    if llm.gguf is not None and llm.runner.gguf_load is not None:
+        data["model"]["gguf"] = llm.runner.gguf_load.to_json()
     if compare:
         data["compare_transformers"] = compare_with_transformers(
             model_dir, outputs, llm.runner.dtype
@@ -86,8 +118,14 @@ def main(args: argparse.Namespace) -> int:
     print(
         f"model:    {m['architecture']} from {m['path']}, {m['parameters'] / 1e6:.1f}M parameters, "
         f"{m['dtype']}, "
-        f"world size {m['world_size']}\n"
+        f"world size {m['world_size']}"
     )
+    if "gguf" in m:
+        g = m["gguf"]
+        kept = ", ".join(f"{n} {method}" for method, n in sorted(g["schemes"].items()))
+        types = ", ".join(f"{n} {t}" for t, n in sorted(g["types"].items()))
+        print(f"weights:  GGUF tensors {types}; linear layers: {kept}")
+    print()
     print(
         render(("op", "kernel", "provider"), [(k["op"], k["kernel"], k["provider"]) for k in data["kernels"]])
     )
@@ -96,7 +134,8 @@ def main(args: argparse.Namespace) -> int:
         f"decode:  {t['decode_tokens']} tokens in batches of up to {t['prompts']}, "
         f"{_rate(t['decode_tokens_per_s'])}"
     )
-    for out in data["outputs"][:2]:
+    print()
+    for out in data["outputs"][: None if m.get("chat_template") else 2]:
         print(f"  {out['prompt']!r} -> {out['completion']!r}")
     cmp = data.get("compare_transformers")
     if cmp:

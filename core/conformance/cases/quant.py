@@ -309,10 +309,12 @@ def _w4a16_cases() -> list[Case]:
             for j, group in enumerate((32, 64, 128)):
                 m, n, k = W4_SHAPES[(i + j) % len(W4_SHAPES)]
                 cases.append(_w4_case(m, n, k, group, fmt, zeros, act_order, dtype))
-    # the affine format (GGUF Q4_0/Q4_1/Q4_K, MLX, HQQ) also runs with float32 activations; N = 36 and 300
-    # are not multiples of 8, which affine rows allow
+    # the affine format (GGUF Q4_0/Q4_1/Q4_K, MLX, HQQ) also runs with float32 activations; N = 37 and 300
+    # are not multiples of 8, which affine rows allow; 1, 8, 11 and 20 rows reach a CPU kernel's one-row,
+    # 8-row tile, partial tile and many-row paths
+    affine = ((1, 37, 256), (8, 64, 384), (11, 300, 512), (20, 72, 256))
     for i, dtype in enumerate(DTYPES):
-        for j, (m, n, k) in enumerate(((1, 36, 256), (5, 64, 384), (20, 300, 512))):
+        for j, (m, n, k) in enumerate(affine):
             cases.append(_w4_case(m, n, k, (32, 64, 128)[(i + j) % 3], "affine", True, False, dtype))
     cases.append(_w4_case(33, 2048, 4096, 128, "gptq", True, True, torch.float16, large=True))
     cases.append(_w4_case(7, 2048, 4096, 32, "affine", True, False, torch.float32, large=True))
