@@ -131,3 +131,17 @@ def test_config_comes_from_the_metadata(files):
     assert not config["tie_word_embeddings"]
     assert GgufCheckpoint(files["llama"]).config["tie_word_embeddings"]
     assert GgufCheckpoint(files["qwen2"]).config["attention_bias"]
+
+
+def test_a_float32_copy_is_the_same_model_with_dense_layers(files, tmp_path):
+    from anyaccel.models.gguf.convert import write_f32
+
+    copy = write_f32(files["llama"], tmp_path / "llama-f32.gguf")
+    assert GgufCheckpoint(copy).config == GgufCheckpoint(files["llama"]).config
+    _, quantized = _generate(files["llama"])
+    dense, outputs = _generate(copy)
+    assert set(dense.runner.gguf_load.schemes.values()) == {"none"}
+    assert set(dense.runner.gguf_load.tensor_types) == {"F32"}
+    for a, b in zip(quantized, outputs, strict=True):
+        assert a.token_ids == b.token_ids
+        torch.testing.assert_close(a.logits, b.logits, rtol=0, atol=1e-4 * a.logits.abs().max().item())
