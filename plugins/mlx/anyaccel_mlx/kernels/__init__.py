@@ -12,6 +12,7 @@ import torch
 from anyaccel.ops.attention import AttentionSpec
 from anyaccel.ops.kv_cache import NHD_VIEWABLE
 from anyaccel.ops.moe import MoESpec
+from anyaccel.ops.quant import W8A16Spec
 from anyaccel.platforms.base import Platform
 from anyaccel.registry import Kernel
 
@@ -34,6 +35,15 @@ def attention_supports(spec: AttentionSpec, platform: Platform) -> str | None:
 def experts_supports(spec: MoESpec, platform: Platform) -> str | None:
     if spec.quant not in ("none", "int4_group"):
         return f"MLX has no fp8 matmul for quant={spec.quant} (its mxfp8 mode uses per-32 e8m0 scales)"
+    return None
+
+
+INT8_GROUPS = (32, 64, 128)  # the group sizes mx.quantized_matmul takes
+
+
+def w8a16_supports(spec: W8A16Spec, platform: Platform) -> str | None:
+    if spec.group_size not in INT8_GROUPS:
+        return f"mx.quantized_matmul takes groups of {INT8_GROUPS}, not {spec.group_size}"
     return None
 
 
@@ -66,4 +76,5 @@ KERNELS: list[Kernel] = [
     _kernel("activation.gelu_and_mul", "gelu_and_mul", "activation:gelu_and_mul"),
     _kernel("moe.experts", "experts", "moe:experts", supports=experts_supports),
     _kernel("quant.w4a16_gemm", "w4a16_gemm", "quant:w4a16_gemm", factory=True),
+    _kernel("quant.w8a16_gemm", "w8a16_gemm", "quant:w8a16_gemm", factory=True, supports=w8a16_supports),
 ]

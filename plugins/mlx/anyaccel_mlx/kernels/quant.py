@@ -1,4 +1,5 @@
-"""Torch-facing quant.w4a16_gemm (contract in anyaccel.ops.quant) on mx.quantized_matmul.
+"""Torch-facing quant.w4a16_gemm and quant.w8a16_gemm (contracts in anyaccel.ops.quant) on
+mx.quantized_matmul.
 
 A factory: the binding knows the spec's packing format and group size. Each GPTQ / AWQ weight is repacked
 into MLX's affine format the first time it is seen and kept while the weight tensor lives
@@ -12,7 +13,7 @@ from collections.abc import Callable
 import mlx.core as mx
 import torch
 
-from anyaccel.ops.quant import W4A16Spec
+from anyaccel.ops.quant import W4A16Spec, W8A16Spec
 from anyaccel.platforms.base import Platform
 from anyaccel.schemes.packing import awq_unpack, gptq_unpack, pack_rows
 
@@ -67,3 +68,24 @@ def w4a16_gemm(spec: W4A16Spec, platform: Platform) -> Callable[..., torch.Tenso
         return to_torch(quant.matmul(to_mx(x), weight, maybe_resident(bias)), x.device)
 
     return mlx_w4a16_gemm
+
+
+def repack_int8(qweight: torch.Tensor, scales: torch.Tensor, group_size: int) -> quant.AffineWeight:
+    """int8 q * scale as MLX's unsigned 8-bit affine format: (q + 128) * scale - 128 * scale, four bytes per
+    uint32 word, the first in the low byte (the little-endian view of the bytes)."""
+    unsigned = (qweight.to(torch.int16) + 128).to(torch.uint8).contiguous()
+    words = to_mx(unsigned).view(mx.uint32)
+    scales_mx = to_mx(scales.float().contiguous())
+    return quant.AffineWeight(words, scales_mx, -128 * scales_mx, group_size, bits=8)
+
+
+def w8a16_gemm(spec: W8A16Spec, platform: Platform) -> Callable[..., torch.Tensor]:
+    key = f"w8a16:{spec.group_size}"
+
+    def mlx_w8a16_gemm(
+        x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        weight = resident(qweight, key, lambda w: repack_int8(w, scales, spec.group_size))
+        return to_torch(quant.matmul(to_mx(x), weight, maybe_resident(bias)), x.device)
+
+    return mlx_w8a16_gemm

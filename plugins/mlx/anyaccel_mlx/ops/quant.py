@@ -9,6 +9,8 @@ tensor), like a layer's post-load weight processing:
   unpacked and repacked. Zeros come from qzeros (GPTQ v1 stores zero - 1) or are 8 (symmetric).
 - The contract's affine format (GGUF Q4_0/Q4_1/Q4_K) is MLX's own layout: qweight [N, K/8] is viewed as
   uint32, and its float32 scales and offsets are MLX's scales and biases, with no repacking.
+- quant.w8a16_gemm (int8 q * scale, GGUF Q8_0) is MLX's 8-bit affine format with q + 128 stored unsigned and
+  a bias of -128 scales (groups of 32, 64 or 128; Q6_K's groups of 16 are declined).
 - Scales and biases are kept in float32 and the product is computed in float32, then rounded once: in half
   precision q * scale + bias rounds two large terms whose difference is the weight (a zero point of 15
   makes the bias 15 scales), which costs 10x the fp16 tolerance; in float32 the bias is exact.
@@ -37,6 +39,7 @@ class AffineWeight:
     biases: mx.array  # [N, K/G] float32
     group_size: int
     perm: mx.array | None = None
+    bits: int = INT4
 
 
 def affine_bias(scales: mx.array, zeros: mx.array | None) -> mx.array:
@@ -56,6 +59,6 @@ def matmul(x: mx.array, weight: AffineWeight, bias: mx.array | None = None) -> m
         weight.biases,
         transpose=True,
         group_size=weight.group_size,
-        bits=INT4,
+        bits=weight.bits,
     )
     return (out if bias is None else out + bias).astype(x.dtype)
