@@ -1,0 +1,66 @@
+"""Where each vendor library builds or runs, copied from the library's own gate (file and version named).
+
+Hardware facts (tcgen05, wgmma, fp8 MMA...) are `Kernel.features` from platforms/cuda.py's table; the sets
+here are what a library simply does not build or dispatch for, so they change when the library changes.
+The emulators (emulators/) raise on the same sets, and tests/test_gates.py checks each one.
+"""
+
+from __future__ import annotations
+
+from anyaccel.platforms.base import Capability, CapabilityRange
+from anyaccel.platforms.cuda import sm
+
+
+def caps(*numbers: int) -> frozenset[Capability]:
+    """{sm(10, 0), ...} from the integers libraries write (100 = sm_100)."""
+    return frozenset(sm(n // 10, n % 10) for n in numbers)
+
+
+# --- FlashInfer (flashinfer-python 0.7.4, wheel) -----------------------------------------------------
+# trtllm-gen attention: decode.py trtllm_batch_decode_with_kv_cache picks "trtllm-gen" only when the
+# compute capability's major is 10 (its "auto" branch), and the trtllm-gen FMHA cubins are built for the
+# sm_100 family; sm_110 reaches neither trtllm-gen nor XQA (XQA's check: major in (9, 10, 12)), and sm_12x
+# fails with "Unsupported architecture" (FlashInfer #3263, SGLang #24633). sm_107 is left out: no cubin
+# for it was found.
+FLASHINFER_TRTLLM_ATTENTION = caps(100, 103)
+# FA2/FA3 paged wrappers: JIT-built for sm_80 and later (decode.py raises below major 8).
+FLASHINFER_PAGED = CapabilityRange(sm(8, 0), sm(12, 9))
+# fused_moe/fused_routing_dsv3.py: @supported_compute_capability([89, 90, 100, 103, 107, 120, 121])
+FLASHINFER_DSV3_ROUTING = caps(89, 90, 100, 103, 107, 120, 121)
+# fused_moe/core.py get_cutlass_fused_moe_module builds for 89/90/100/103/107/110/120/121; sm_110 is left
+# out because its CUTLASS MoE fails there (FlashInfer #3134; vLLM removed it, PR #40808); sm_89 and sm_107
+# are not claimed (not surveyed by any engine).
+FLASHINFER_CUTLASS_MOE = caps(90, 100, 103, 120, 121)
+# gemm/gemm_base.py _cutlass_gemm_fp8_nt_groupwise_requirement:
+# @supported_compute_capability([100, 103, 107, 120, 121]) (not 90, not 110)
+FLASHINFER_FP8_GROUPWISE = caps(100, 103, 107, 120, 121)
+# norm, rope and activation kernels carry no architecture gate (plain CUDA, JIT-built from sm_75 up);
+# we claim what the engines run them on.
+FLASHINFER_ELEMENTWISE = CapabilityRange(sm(8, 0), sm(12, 9))
+
+# --- FlashAttention-4 (flash-attn-4 4.0.0b36, flash_attn/cute/interface.py) --------------------------
+# `assert arch // 10 in [8, 9, 10, 11, 12]`; the SM80 path is not claimed (no engine runs FA4 there).
+FA4 = CapabilityRange(sm(9, 0), sm(12, 9))
+# sm_12x: "Paged KV not supported on SM 12.0" (page_table must be None), and no split-KV.
+FA4_NO_PAGED_KV = CapabilityRange(sm(12, 0), sm(12, 9))
+# `assert arch // 10 == 10, "FP8 is only supported on SM100 ..."`
+FA4_FP8 = CapabilityRange(sm(10, 0), sm(10, 9))
+# _validate_head_dims: 9.x: 8..256 (multiple of 8 for 16-bit types); 10.x/11.x: 8..128, or 256 (and the
+# DeepSeek shapes); 12.x: not validated there, its SM80-style kernel takes up to 256.
+FA4_HEAD_DIM_128_OR_256 = CapabilityRange(sm(10, 0), sm(11, 9))
+
+# --- DeepGEMM (deepseek-ai/DeepGEMM 54e2261, csrc/apis/gemm.hpp fp8_fp4_gemm_nt) ----------------------
+# Dispatches arch_major 9 with float scale factors and arch_major 10 with packed UE8M0 (int) ones;
+# anything else is "Unsupported architecture or scaling factor types".
+DEEPGEMM = CapabilityRange(sm(9, 0), sm(10, 9))
+# csrc/apis/layout.hpp transform_sf_into_required_layout: float scales stay float only on arch 9 (or with
+# disable_ue8m0_cast); on arch 10 they are cast to UE8M0, i.e. rounded to powers of two.
+DEEPGEMM_FLOAT_SCALES = CapabilityRange(sm(9, 0), sm(9, 9))
+
+# --- torch 2.13 (aten/src/ATen/native/cuda/ScaledBlas.cpp, GroupedBlas.cpp) ---------------------------
+# _scaled_mm with 1x128 / 128x128 block scales: sm_90 only (cuBLASLt >= 12.9); not on Blackwell.
+TORCH_SCALED_MM_BLOCK = caps(90)
+# _grouped_mm: the fast bf16 CUTLASS path is built for 9.x and 10.x; elsewhere a slow fallback.
+TORCH_GROUPED_MM = CapabilityRange(sm(9, 0), sm(10, 9))
+# torch.nn.attention.varlen.varlen_attn: FlashAttention-2 inside torch, sm_80 and later.
+TORCH_VARLEN = CapabilityRange.at_least(sm(8, 0))

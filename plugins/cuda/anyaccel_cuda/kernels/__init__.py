@@ -1,0 +1,236 @@
+"""Every kernel record of anyaccel-cuda: data only (targets are imported when selected).
+
+Ranking among this plugin's kernels (higher wins; Triton and the reference always come after):
+    attention: trtllm-gen 30 > FA4 prefill 25 > FlashInfer paged wrappers 20 > FA4 decode 15 > torch varlen 5
+    moe.experts: FlashInfer CUTLASS 20 > torch._grouped_mm 10
+    quant.fp8_gemm: DeepGEMM 30 > FlashInfer groupwise 25 > torch._scaled_mm 20
+Where a library is gated by capability, the set comes from gates.py (with its source); hardware needs are
+`features` from platforms/cuda.py. Nothing here has run on a GPU yet: every record says verified="emulator".
+"""
+
+from __future__ import annotations
+
+import torch
+
+from anyaccel.registry import Kernel
+
+from .. import gates
+from . import supports as s
+
+CUDA = frozenset({"cuda"})
+HALF = frozenset({torch.float16, torch.bfloat16})
+BF16 = frozenset({torch.bfloat16})
+FI, FA4, DG = ("flashinfer-python",), ("flash-attn-4",), ("deep-gemm",)
+A = "anyaccel_cuda."
+
+
+def _k(op: str, name: str, target: str, **kw) -> Kernel:
+    return Kernel(op, name, A + target, CUDA, verified="emulator", **kw)
+
+
+def _attention() -> list[Kernel]:
+    out = [
+        # FlashInfer trtllm-gen (sm_100 family), HND cache
+        _k(
+            "attention.decode",
+            "flashinfer.trtllm_decode",
+            "attention.trtllm:decode",
+            factory=True,
+            capability=gates.FLASHINFER_TRTLLM_ATTENTION,
+            features=frozenset({"tcgen05"}),
+            requires=FI,
+            dtypes=HALF,
+            supports=s.trtllm,
+            kv_layout="HND",
+            kv_block_sizes=frozenset({16, 32, 64}),
+            priority=30,
+        ),
+        _k(
+            "attention.prefill",
+            "flashinfer.trtllm_prefill",
+            "attention.trtllm:prefill",
+            factory=True,
+            capability=gates.FLASHINFER_TRTLLM_ATTENTION,
+            features=frozenset({"tcgen05"}),
+            requires=FI,
+            dtypes=HALF,
+            supports=s.trtllm,
+            kv_layout="HND",
+            kv_block_sizes=frozenset({16, 32, 64}),
+            priority=30,
+        ),
+        # FlashAttention-4: NHD cache (its paged layout)
+        _k(
+            "attention.prefill",
+            "fa4.prefill",
+            "attention.fa4:prefill",
+            factory=True,
+            capability=gates.FA4,
+            requires=FA4,
+            dtypes=HALF,
+            supports=s.fa4_prefill,
+            kv_layout="NHD",
+            priority=25,
+        ),
+        _k(
+            "attention.decode",
+            "fa4.decode",
+            "attention.fa4:decode",
+            factory=True,
+            capability=gates.FA4,
+            requires=FA4,
+            dtypes=HALF,
+            supports=s.fa4_decode,
+            kv_layout="NHD",
+            priority=15,
+        ),
+        # torch's own varlen attention (FlashAttention-2 inside torch): prefill without a prefix
+        _k(
+            "attention.prefill",
+            "torchcuda.varlen_prefill",
+            "attention.torch_varlen:prefill",
+            factory=True,
+            capability=gates.TORCH_VARLEN,
+            dtypes=HALF,
+            supports=s.torch_varlen,
+            priority=5,
+        ),
+    ]
+    # FlashInfer's paged wrappers and KV append read either layout: one record per layout
+    for layout, suffix in (("NHD", ""), ("HND", "_hnd")):
+        out += [
+            _k(
+                "attention.decode",
+                f"flashinfer.decode{suffix}",
+                "attention.flashinfer_paged:decode",
+                factory=True,
+                capability=gates.FLASHINFER_PAGED,
+                requires=FI,
+                dtypes=HALF,
+                supports=s.flashinfer_paged,
+                kv_layout=layout,
+                priority=20,
+            ),
+            _k(
+                "attention.prefill",
+                f"flashinfer.prefill{suffix}",
+                "attention.flashinfer_paged:prefill",
+                factory=True,
+                capability=gates.FLASHINFER_PAGED,
+                requires=FI,
+                dtypes=HALF,
+                supports=s.flashinfer_paged,
+                kv_layout=layout,
+                priority=20,
+            ),
+            _k(
+                "attention.write_kv",
+                f"flashinfer.write_kv{suffix}",
+                "kv_write:write_kv",
+                factory=True,
+                capability=gates.FLASHINFER_PAGED,
+                requires=FI,
+                dtypes=HALF,
+                supports=s.flashinfer_write_kv,
+                kv_layout=layout,
+                priority=20,
+            ),
+        ]
+    return out
+
+
+def _elementwise() -> list[Kernel]:
+    common = {"capability": gates.FLASHINFER_ELEMENTWISE, "requires": FI, "dtypes": HALF, "priority": 20}
+    return [
+        _k("norm.rms_norm", "flashinfer.rms_norm", "elementwise:rms_norm", **common),
+        _k("norm.add_rms_norm", "flashinfer.add_rms_norm", "elementwise:add_rms_norm", **common),
+        _k("rope.apply", "flashinfer.rope", "elementwise:rope", supports=s.rope_cache, **common),
+        _k("activation.silu_and_mul", "flashinfer.silu_and_mul", "elementwise:silu_and_mul", **common),
+        _k("activation.gelu_and_mul", "flashinfer.gelu_and_mul", "elementwise:gelu_and_mul", **common),
+    ]
+
+
+def _moe() -> list[Kernel]:
+    return [
+        _k(
+            "moe.topk",
+            "flashinfer.topk_deepseek",
+            "moe_flashinfer:topk",
+            factory=True,
+            capability=gates.FLASHINFER_DSV3_ROUTING,
+            requires=FI,
+            supports=s.deepseek_routing,
+            priority=20,
+        ),
+        _k(
+            "moe.experts",
+            "flashinfer.cutlass_moe",
+            "moe_flashinfer:experts",
+            factory=True,
+            capability=gates.FLASHINFER_CUTLASS_MOE,
+            requires=FI,
+            dtypes=HALF,
+            supports=s.unquantized_local_experts,
+            prepare=A + "moe_flashinfer:prepare",
+            priority=20,
+        ),
+        _k(
+            "moe.experts",
+            "torchcuda.grouped_mm",
+            "moe_torch:experts",
+            factory=True,
+            capability=gates.TORCH_GROUPED_MM,
+            dtypes=BF16,
+            supports=s.grouped_mm_shapes,
+            priority=10,
+        ),
+    ]
+
+
+def _gemm() -> list[Kernel]:
+    return [
+        _k(
+            "quant.fp8_gemm",
+            "deepgemm.fp8_gemm",
+            "gemm_deepgemm:fp8_gemm",
+            factory=True,
+            capability=gates.DEEPGEMM,
+            features=frozenset({"tma"}),
+            requires=DG,
+            supports=s.deepgemm,
+            priority=30,
+        ),
+        _k(
+            "quant.fp8_gemm",
+            "flashinfer.fp8_gemm_groupwise",
+            "gemm_flashinfer:fp8_gemm",
+            factory=True,
+            capability=gates.FLASHINFER_FP8_GROUPWISE,
+            requires=FI,
+            supports=s.flashinfer_groupwise,
+            prepare=A + "gemm_flashinfer:prepare",
+            priority=25,
+        ),
+        _k(
+            "quant.fp8_gemm",
+            "torchcuda.scaled_mm",
+            "gemm_torch:fp8_gemm",
+            factory=True,
+            features=frozenset({"fp8_mma"}),
+            supports=s.scaled_mm,
+            prepare=A + "gemm_torch:prepare_scaled",
+            priority=20,
+        ),
+        _k(
+            "quant.int8_gemm",
+            "torchcuda.int_mm",
+            "gemm_torch:int8_gemm",
+            factory=True,
+            features=frozenset({"mma_sync"}),
+            supports=s.int_mm,
+            priority=20,
+        ),
+    ]
+
+
+KERNELS: tuple[Kernel, ...] = (*_attention(), *_elementwise(), *_moe(), *_gemm())

@@ -1,0 +1,215 @@
+"""Bind-time predicates: None when a kernel serves the spec on this platform, else the reason it does not.
+
+Each reason names the library rule it comes from (the emulators enforce the same rules at call time, so a
+predicate that let through what the library rejects fails the conformance tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from anyaccel.platforms.base import Platform
+
+from .. import gates
+
+Predicate = Callable[[Any, Platform], "str | None"]
+
+FP8_E4M3FN = torch.float8_e4m3fn
+# FlashInfer data/include/flashinfer/utils.cuh DISPATCH_HEAD_DIM (0.7.4)
+FLASHINFER_HEAD_DIMS = (64, 128, 256, 512)
+# trtllm-gen FMHA kernels: head dims 64/128/256 and 16/32/64-token pages, as vLLM's FlashInfer backend
+# offers them (v1/attention/backends/flashinfer.py); FlashInfer's own listing is in its cubin metadata.
+TRTLLM_HEAD_DIMS = (64, 128, 256)
+
+
+def all_of(*checks: Predicate) -> Predicate:
+    def check(spec: Any, platform: Platform) -> str | None:
+        for c in checks:
+            reason = c(spec, platform)
+            if reason:
+                return reason
+        return None
+
+    return check
+
+
+# --- attention ---------------------------------------------------------------------------------------
+
+
+def nvidia_fp8_kv(spec, platform) -> str | None:
+    if spec.fp8_kv and spec.cache_dtype != FP8_E4M3FN:
+        return f"fp8 KV cache {spec.cache_dtype} is AMD's e4m3fnuz; NVIDIA kernels read e4m3fn"
+    return None
+
+
+def flashinfer_paged(spec, platform) -> str | None:
+    if spec.head_dim not in FLASHINFER_HEAD_DIMS:
+        return f"head_dim {spec.head_dim}: FlashInfer's paged kernels are built for {FLASHINFER_HEAD_DIMS}"
+    return nvidia_fp8_kv(spec, platform)
+
+
+def trtllm(spec, platform) -> str | None:
+    if spec.head_dim not in TRTLLM_HEAD_DIMS:
+        return f"head_dim {spec.head_dim}: trtllm-gen kernels exist for {TRTLLM_HEAD_DIMS}"
+    if spec.softcap > 0:
+        return "trtllm-gen attention has no soft-cap argument"
+    if spec.fp8_kv:
+        return "fp8 KV through trtllm-gen needs q in fp8 as well (not wired): FlashInfer's wrappers serve it"
+    if not spec.causal:
+        return "trtllm-gen context attention is wired for causal prefill only"
+    return None
+
+
+def fa4_common(spec, platform) -> str | None:
+    cap = platform.capability
+    if spec.fp8_kv:
+        where = "its fp8 path runs on sm_10x only" if cap not in gates.FA4_FP8 else "fp8 needs q in fp8 too"
+        return f"FA4 takes fp8 only when q, k and v are all fp8 ({where}); not wired for an fp8 cache"
+    d = spec.head_dim
+    if cap in gates.FA4_HEAD_DIM_128_OR_256 and not (d <= 128 or d == 256):
+        return f"head_dim {d}: FA4 on sm_10x/sm_11x takes 8..128 or 256 (_validate_head_dims)"
+    if d > 256 or d % 8:
+        return f"head_dim {d}: FA4 takes multiples of 8 up to 256"
+    return None
+
+
+def fa4_prefill(spec, platform) -> str | None:
+    if platform.capability in gates.FA4_NO_PAGED_KV and spec.prefix:
+        return f"FA4 has no paged KV on {platform.capability} (sm_12x), so no cached prefix"
+    return fa4_common(spec, platform)
+
+
+def fa4_decode(spec, platform) -> str | None:
+    if platform.capability in gates.FA4_NO_PAGED_KV:
+        return f"FA4 has no paged KV on {platform.capability} (sm_12x): decode reads the paged cache"
+    return fa4_common(spec, platform)
+
+
+def torch_varlen(spec, platform) -> str | None:
+    if spec.prefix:
+        return (
+            "torch's varlen attention runs here without a cached prefix (paged KV needs its sm_90-only FA3)"
+        )
+    if spec.softcap > 0 or spec.sinks:
+        return "torch's varlen_attn has no soft-cap and no sinks"
+    if spec.head_dim > 256 or spec.head_dim % 8:
+        return f"head_dim {spec.head_dim}: FlashAttention-2 takes multiples of 8 up to 256"
+    return None
+
+
+def flashinfer_write_kv(spec, platform) -> str | None:
+    return nvidia_fp8_kv(spec, platform)
+
+
+# --- norms, rope, activations ------------------------------------------------------------------------
+
+
+def rope_cache(spec, platform) -> str | None:
+    if spec.rotary_dim % 2:
+        return f"rotary_dim {spec.rotary_dim} must be even"
+    return None
+
+
+# --- MoE ---------------------------------------------------------------------------------------------
+
+
+def ungrouped_split(num_experts: int, top_k: int) -> int | None:
+    """The group count g that runs ungrouped routing through fused_topk_deepseek with every group kept
+    (n_group = topk_group = g), or None. Its validator wants topk_group * n_group >= topk, E / g <= 32
+    experts per group (at least 2: a group scores by its two best) and (E / g) * topk_group <= 128, i.e.
+    E <= 128; topk == 1 runs as it is (n_group = topk_group = 1)."""
+    if top_k == 1:
+        return 1
+    for g in range(2, 33):
+        if num_experts % g == 0 and 2 <= num_experts // g <= 32 and g * g >= top_k and num_experts <= 128:
+            return g
+    return None
+
+
+def deepseek_routing(spec, platform) -> str | None:
+    if spec.scoring != "sigmoid" or not spec.has_bias:
+        return "fused_topk_deepseek scores with sigmoid plus a correction bias (DeepSeek-V3 routing) only"
+    if spec.top_k > 8:
+        return f"top_k {spec.top_k}: fused_topk_deepseek selects at most 8"
+    if not spec.grouped and ungrouped_split(spec.num_experts, spec.top_k) is None:
+        return (
+            f"{spec.num_experts} experts, top {spec.top_k}, ungrouped: fused_topk_deepseek's limits leave no "
+            "grouping with every group kept (E <= 128 and topk_group * n_group >= top_k)"
+        )
+    if spec.grouped and spec.num_experts > 256:
+        return f"{spec.num_experts} experts: grouped fused_topk_deepseek takes at most 32 groups of 32"
+    return None
+
+
+def unquantized_local_experts(spec, platform) -> str | None:
+    if spec.quant != "none":
+        return f"quant {spec.quant!r}: only unquantized experts are wired"
+    if spec.expert_parallel:
+        return "expert parallelism (expert_map) is not wired"
+    if spec.activation not in ("silu", "gelu"):
+        return f"activation {spec.activation!r} is not silu or gelu"
+    return None
+
+
+def grouped_mm_shapes(spec, platform) -> str | None:
+    if spec.hidden_size % 8 or spec.intermediate_size % 8:
+        return "torch._grouped_mm needs 16-byte rows: hidden and intermediate sizes multiples of 8"
+    return unquantized_local_experts(spec, platform)
+
+
+# --- GEMMs -------------------------------------------------------------------------------------------
+
+
+def nvidia_fp8(spec, platform) -> str | None:
+    if spec.fp8_dtype != "float8_e4m3fn":
+        return f"fp8_dtype {spec.fp8_dtype} is AMD's; NVIDIA's fp8 GEMMs take float8_e4m3fn"
+    return None
+
+
+def scaled_mm(spec, platform) -> str | None:
+    if spec.n % 16 or spec.k % 16:
+        return f"torch._scaled_mm needs N and K multiples of 16 (got N={spec.n}, K={spec.k})"
+    if spec.scales == "channel" and spec.out_dtype != torch.bfloat16:
+        return "torch._scaled_mm's row-wise scaling writes bf16 only"
+    if spec.scales == "block":
+        if platform.capability not in gates.TORCH_SCALED_MM_BLOCK:
+            return (
+                f"torch._scaled_mm's 1x128/128x128 block scales run on sm_90 only, not {platform.capability}"
+            )
+        if spec.out_dtype != torch.bfloat16:
+            return "torch._scaled_mm's block scaling writes bf16 only"
+        if spec.n % 128 or spec.k % 128:
+            return "block scales need N and K multiples of 128"
+    return nvidia_fp8(spec, platform)
+
+
+def block_scales(spec, platform) -> str | None:
+    if spec.scales != "block":
+        return f"scales {spec.scales!r}: this kernel takes 1x128 / 128x128 block scales only"
+    if spec.n % 128 or spec.k % 128:
+        return f"block-scaled GEMMs here need N and K multiples of 128 (got N={spec.n}, K={spec.k})"
+    return nvidia_fp8(spec, platform)
+
+
+def deepgemm(spec, platform) -> str | None:
+    if platform.capability not in gates.DEEPGEMM_FLOAT_SCALES:
+        return (
+            f"DeepGEMM on {platform.capability} casts fp32 scale factors to UE8M0 (powers of two): "
+            "the contract's fp32 block scales would be rounded"
+        )
+    return block_scales(spec, platform)
+
+
+def flashinfer_groupwise(spec, platform) -> str | None:
+    if spec.out_dtype not in (torch.bfloat16, torch.float16):
+        return "gemm_fp8_nt_groupwise writes bf16 or fp16 (fp32 outputs are rejected for fp8 GEMMs)"
+    return block_scales(spec, platform)
+
+
+def int_mm(spec, platform) -> str | None:
+    if spec.n % 8 or spec.k % 8:
+        return f"torch._int_mm needs N and K multiples of 8 (got N={spec.n}, K={spec.k})"
+    return None
