@@ -3,6 +3,7 @@ use and dropped by `anyaccel.reset()` (tests, or after changing ANYACCEL_* varia
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -13,10 +14,11 @@ from anyaccel.platforms.base import Platform, PlatformFamily
 from . import detect as _detect
 from . import emulation
 from .env import ALL_PACKAGES, Settings
-from .errors import AnyaccelError
+from .errors import AnyaccelError, AnyaccelWarning
 from .ops import CORE_OPS, OpDef
 from .ops.kv_cache import BUILTIN_LAYOUTS, KVLayout
-from .plugins import PluginInfo, PluginSet, describe_exception, load_plugins
+from .ownership import disable_intruders
+from .plugins import PluginInfo, PluginSet, describe_exception, entry_points, load_plugins
 from .registry import Kernel, kernels_by_op, missing_distribution
 
 
@@ -34,6 +36,7 @@ class Context:
     _assumed: dict[str, str] = field(default_factory=dict)
     emulators: emulation.Installed | None = None
     resolutions: dict[Any, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # settings naming what is not there (`anyaccel info`)
 
     @property
     def detection(self) -> _detect.Detection:
@@ -44,7 +47,9 @@ class Context:
             elif self.settings.emulate:
                 self._detection = self._emulate(self.settings.emulate)
             else:
-                self._detection = _detect.detect(self.families, self.settings.platform, self._probe_failed)
+                self._detection = _detect.detect(
+                    self.families, self.settings.platform, self._probe_failed, self.settings.probe_timeout
+                )
         return self._detection
 
     @property
@@ -95,7 +100,7 @@ class Context:
 def build(settings: Settings | None = None, extra: Sequence[tuple[str, ModuleType]] = ()) -> Context:
     """A context from the environment's settings; `extra` adds (name, module) plugins not installed."""
     settings = settings or Settings.from_environ()
-    plugins = load_plugins(settings.plugins, settings.strict, extra)
+    plugins = load_plugins(settings.plugins, settings.strict, extra, settings.probe_timeout)
     families: dict[str, PlatformFamily] = {}
     family_owner: dict[str, PluginInfo] = {}
     for info, family in plugins.items("anyaccel_platforms"):
@@ -112,6 +117,7 @@ def build(settings: Settings | None = None, extra: Sequence[tuple[str, ModuleTyp
         raise ValueError(
             f"ANYACCEL_KERNELS names unknown op(s) {', '.join(unknown)}; known ops: {', '.join(sorted(ops))}"
         )
+    disable_intruders(plugins)
     kernel_owner: dict[str, PluginInfo] = {}
     records: list[Kernel] = []
     for info, kernel in plugins.items("anyaccel_kernels"):
@@ -132,9 +138,33 @@ def build(settings: Settings | None = None, extra: Sequence[tuple[str, ModuleTyp
         if known is not kv_layout and known != kv_layout:
             why = f"KV layout {kv_layout.name} is already registered with other shapes"
             plugins.fail(info, "registration", ValueError(why))
-    return Context(
+    ctx = Context(
         settings, plugins, families, family_owner, ops, kernels_by_op(records), kernel_owner, layouts
     )
+    ctx.warnings = _unknown_names(settings, plugins, kernel_owner)
+    for message in ctx.warnings:
+        warnings.warn(message, AnyaccelWarning, stacklevel=3)
+    return ctx
+
+
+def _unknown_names(settings: Settings, plugins: PluginSet, kernel_owner: dict[str, PluginInfo]) -> list[str]:
+    """Settings that name kernels or plugins that are not there: warnings, not errors (a deployment may set
+    them for machines where the plugin is installed)."""
+    found = []
+    for op, names in sorted(settings.kernels.forbidden.items()):
+        found += [
+            f"ANYACCEL_KERNELS forbids {name} for {op}, which is not registered"
+            for name in sorted(names)
+            if name not in kernel_owner
+        ]
+    if settings.plugins:
+        eps = entry_points()
+        dists = {ep.dist.name for ep in eps if ep.dist is not None}
+        found += [
+            f"ANYACCEL_PLUGINS names {name}, which is not installed; installed: {', '.join(sorted(dists))}"
+            for name in sorted(settings.plugins - dists - {ep.name for ep in eps})
+        ]
+    return found
 
 
 _CONTEXT: Context | None = None

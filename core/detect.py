@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from anyaccel.platforms.base import Platform, PlatformFamily
 
+from .deadline import DEFAULT_SECONDS, call_with_deadline
 from .errors import PlatformError
 
 
@@ -27,8 +28,13 @@ def emulate(families: dict[str, PlatformFamily], text: str) -> Platform:
 
 
 def _named(families: dict[str, PlatformFamily], text: str, how: str) -> Platform:
-    name, _, cap = text.partition(":")
+    name, colon, cap = text.partition(":")
     family = families.get(name.strip().lower())
+    if family is not None and colon and not cap.strip():
+        raise PlatformError(
+            f"cannot {how} {text!r}: the capability after ':' is empty; e.g. {name}:{family.examples[0]} "
+            f"(one of {', '.join(family.examples)})"
+        )
     if family is None:
         raise PlatformError(f"cannot {how} {text!r}: unknown platform {name!r}; known: {', '.join(families)}")
     try:
@@ -37,9 +43,12 @@ def _named(families: dict[str, PlatformFamily], text: str, how: str) -> Platform
         raise PlatformError(f"cannot {how} {text!r}: {exc}") from None
 
 
-def detect(families: dict[str, PlatformFamily], forced: str | None, on_probe_error) -> Detection:
-    """Probe families (all, or only the forced one). `on_probe_error(family, exc)` records a failure and
-    returns normally unless strict mode turns it into an error."""
+def detect(
+    families: dict[str, PlatformFamily], forced: str | None, on_probe_error, timeout: float = DEFAULT_SECONDS
+) -> Detection:
+    """Probe families (all, or only the forced one), each within `timeout` seconds. `on_probe_error(family,
+    exc)` records a failure (an exception, a SystemExit or a time-out) and returns normally unless strict mode
+    turns it into an error."""
     if forced is not None:
         if forced not in families:
             raise PlatformError(
@@ -52,8 +61,8 @@ def detect(families: dict[str, PlatformFamily], forced: str | None, on_probe_err
     errors: dict[str, str] = {}
     for name, family in candidates.items():
         try:
-            platform = family.probe()
-        except Exception as exc:  # a probe never takes anyaccel down: the failure becomes a reason
+            platform = call_with_deadline(family.probe, timeout, f"probing {name}")
+        except (Exception, SystemExit) as exc:  # a probe never takes anyaccel down: it becomes a reason
             errors[name] = on_probe_error(family, exc)
             continue
         if platform is not None:

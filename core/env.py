@@ -10,6 +10,8 @@ ANYACCEL_SIMULATE_WITH  with ANYACCEL_SIMULATE: distributions to plan as if inst
 ANYACCEL_EMULATE   "<platform>:<capability>": the platform as described, tensors on the host CPU, vendor APIs
                    replaced by the owning plugin's emulator, so kernels really run
 ANYACCEL_VALIDATE  "1": every bound call checks its arguments against the op contract
+ANYACCEL_PROBE_TIMEOUT  seconds a plugin's import, availability check or platform probe may take (default 20);
+                   past it the plugin is recorded as failed and anyaccel goes on
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+
+from .deadline import DEFAULT_SECONDS
 
 VARIABLES = (
     "ANYACCEL_PLATFORM",
@@ -28,7 +32,10 @@ VARIABLES = (
     "ANYACCEL_SIMULATE_WITH",
     "ANYACCEL_EMULATE",
     "ANYACCEL_VALIDATE",
+    "ANYACCEL_PROBE_TIMEOUT",
 )
+FLAG_VALUES = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False}
+FLAG_VALUES.update({"off": False, "": False})
 ALL_PACKAGES = "all"  # ANYACCEL_SIMULATE_WITH=all
 
 
@@ -61,7 +68,21 @@ def override(changes: Mapping[str, str | None]) -> Iterator[None]:
 
 
 def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+    value = os.environ.get(name, "").strip().lower()
+    if value not in FLAG_VALUES:
+        raise ValueError(f"{name}={os.environ[name]!r}: expected 1 or 0 (also true/false, yes/no, on/off)")
+    return FLAG_VALUES[value]
+
+
+def _seconds(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{name}={text!r}: expected a positive number of seconds, e.g. {default:g}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,7 @@ class Settings:
     validate: bool
     simulate_with: frozenset[str] = frozenset()  # may hold ALL_PACKAGES
     emulate: str | None = None
+    probe_timeout: float = DEFAULT_SECONDS
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -130,4 +152,5 @@ class Settings:
             validate=_flag("ANYACCEL_VALIDATE"),
             simulate_with=with_,
             emulate=emulate,
+            probe_timeout=_seconds("ANYACCEL_PROBE_TIMEOUT", DEFAULT_SECONDS),
         )

@@ -17,5 +17,9 @@ class SimulatedPlatformError(AnyaccelError):
     """A kernel was called on a simulated platform, which exists for planning and explaining only."""
 
 
+class AnyaccelWarning(UserWarning):
+    """A setting that names something unknown (a kernel to forbid, a plugin to allow); anyaccel goes on."""
+
+
 class StrictModeError(AnyaccelError):
     """ANYACCEL_STRICT=1 turned a recorded failure or a reference fallback into an error."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata as md
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -21,6 +22,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from . import hookspecs
+from .deadline import DEFAULT_SECONDS, call_with_deadline
 from .errors import StrictModeError
 
 ENTRY_POINT_GROUP = "anyaccel.plugins"
@@ -86,15 +88,6 @@ class PluginSet:
         return results
 
 
-_COLLECTED_HOOKS = (
-    "anyaccel_platforms",
-    "anyaccel_ops",
-    "anyaccel_kernels",
-    "anyaccel_kv_layouts",
-    "anyaccel_emulators",
-)
-
-
 def _api_mismatch(module: ModuleType) -> str | None:
     declared = getattr(module, "ANYACCEL_PLUGIN_API", None)
     if declared is None:
@@ -109,12 +102,48 @@ def _api_mismatch(module: ModuleType) -> str | None:
     return None
 
 
-def _register(pm: pluggy.PluginManager, info: PluginInfo, load: Callable[[], ModuleType]) -> dict[str, list]:
+def _expected() -> dict[str, type]:
+    """What each collecting hook must return a sequence of."""
+    from anyaccel.platforms.base import PlatformFamily
+
+    from .emulation import Emulator
+    from .ops.base import OpDef
+    from .ops.kv_cache import KVLayout
+    from .registry import Kernel
+
+    return {
+        "anyaccel_platforms": PlatformFamily,
+        "anyaccel_ops": OpDef,
+        "anyaccel_kernels": Kernel,
+        "anyaccel_kv_layouts": KVLayout,
+        "anyaccel_emulators": Emulator,
+    }
+
+
+def _collect(hook: str, fn: Callable[[], Any], want: type) -> list:
+    returned = fn()
+    if returned is None:
+        return []
+    if isinstance(returned, (str, bytes)) or not isinstance(returned, Iterable):
+        raise TypeError(f"{hook}() returned {type(returned).__name__}, expected a list of {want.__name__}")
+    items = list(returned)
+    wrong = [item for item in items if not isinstance(item, want)]
+    if wrong:
+        raise TypeError(
+            f"{hook}() returned {wrong[0]!r} ({type(wrong[0]).__name__}), expected {want.__name__}"
+        )
+    return items
+
+
+def _register(
+    pm: pluggy.PluginManager, info: PluginInfo, load: Callable[[], ModuleType], timeout: float
+) -> dict[str, list]:
     """Load, check and register one plugin; returns what its collecting hooks returned (empty unless
-    active)."""
+    active). An exception, a SystemExit, a hang past `timeout` seconds (import and availability check) or a
+    hook returning something else than its spec says fails this plugin only."""
     try:
-        module = load()
-    except Exception as exc:
+        module = call_with_deadline(load, timeout, f"importing {info.name}")
+    except (Exception, SystemExit) as exc:
         info.status, info.reason = "failed", f"import: {describe_exception(exc)}"
         return {}
     info.module = module
@@ -123,30 +152,38 @@ def _register(pm: pluggy.PluginManager, info: PluginInfo, load: Callable[[], Mod
         info.status, info.reason = "incompatible", mismatch
         return {}
     try:
-        unavailable = module.anyaccel_available() if hasattr(module, "anyaccel_available") else None
+        available = getattr(module, "anyaccel_available", None)
+        unavailable = (
+            call_with_deadline(available, timeout, f"{info.name}: anyaccel_available()")
+            if available
+            else None
+        )
         if unavailable:
             info.status, info.reason = "inactive", str(unavailable)
             return {}
         pm.register(module, name=info.name)
         collected: dict[str, list] = {}
-        for hook in _COLLECTED_HOOKS:
+        for hook, want in _expected().items():
             fn = getattr(module, hook, None)
             if fn is not None:
-                collected[hook] = list(fn() or ())
+                collected[hook] = _collect(hook, fn, want)
         return collected
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         if pm.is_registered(module):
             pm.unregister(module)
         info.status, info.reason = "failed", f"registration: {describe_exception(exc)}"
         return {}
 
 
-def _entry_points() -> list[md.EntryPoint]:
+def entry_points() -> list[md.EntryPoint]:
     return sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
 
 
 def load_plugins(
-    allow: frozenset[str] | None, strict: bool, extra: Sequence[tuple[str, ModuleType]] = ()
+    allow: frozenset[str] | None,
+    strict: bool,
+    extra: Sequence[tuple[str, ModuleType]] = (),
+    timeout: float = DEFAULT_SECONDS,
 ) -> PluginSet:
     """Load the built-ins and every allowed entry-point plugin. `allow` None means every installed plugin.
     `extra` adds (name, module) plugins that are not installed (`anyaccel new-plugin` plans for the plugin it
@@ -158,19 +195,24 @@ def load_plugins(
     version = md.version("anyaccel") if _installed("anyaccel") else "0+unknown"
     for modname in BUILTIN_MODULES:
         info = PluginInfo(modname, version, builtin=True)
-        contributions[info.name] = _register(pm, info, functools.partial(importlib.import_module, modname))
+        load = functools.partial(importlib.import_module, modname)
+        contributions[info.name] = _register(pm, info, load, timeout)
         infos.append(info)
-    for ep in _entry_points():
+    eps = entry_points()
+    per_dist = Counter(ep.dist.name for ep in eps if ep.dist is not None)
+    for ep in eps:
         dist = ep.dist
-        name = dist.name if dist is not None else ep.name
-        if allow is not None and name not in allow and ep.name not in allow:
+        # a distribution with several entry points in the group is several plugins: name each apart
+        shared = dist is not None and per_dist[dist.name] > 1
+        name = ep.name if dist is None else f"{dist.name}:{ep.name}" if shared else dist.name
+        if allow is not None and not {name, ep.name, dist.name if dist else ep.name} & allow:
             continue
         info = PluginInfo(name, dist.version if dist is not None else "?")
-        contributions[info.name] = _register(pm, info, ep.load)
+        contributions[info.name] = _register(pm, info, ep.load, timeout)
         infos.append(info)
     for name, module in extra:
         info = PluginInfo(name, "0+unreleased")
-        contributions[info.name] = _register(pm, info, functools.partial(_given, module))
+        contributions[info.name] = _register(pm, info, functools.partial(_given, module), timeout)
         infos.append(info)
     failures = [i for i in infos if i.status == "failed"]
     if strict and failures:

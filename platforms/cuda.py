@@ -32,13 +32,18 @@ from .base import (
 )
 
 EXAMPLES = ("sm_90", "sm_100", "sm_103", "sm_110", "sm_120", "sm_121", "sm_80")
-_SM = re.compile(r"^sm_?(\d{2,3})a?$")
+# Compute capabilities of shipped GPUs that names may use (detection takes whatever the driver reports).
+# 10.1 was renamed 11.0 (Thor) in CUDA 13, so it is not a name of its own here.
+KNOWN: tuple[str, ...] = ("sm_70", "sm_72", "sm_75", "sm_80", "sm_86", "sm_87", "sm_89", "sm_90")
+KNOWN += ("sm_100", "sm_103", "sm_110", "sm_120", "sm_121")
+_SM = re.compile(r"^sm_?(\d{2,3})[af]?$")
 
 
 def parse_capability(text: str) -> Capability:
+    """The capability named "sm_100" (also "sm100", "sm_100a", "sm_100f"); unknown SM numbers are errors."""
     m = _SM.match(text.strip().lower())
-    if not m:
-        raise capability_error("cuda", text, EXAMPLES)
+    if not m or f"sm_{m.group(1)}" not in KNOWN:
+        raise capability_error("cuda", text, KNOWN)
     digits = m.group(1)
     major, minor = int(digits[:-1]), int(digits[-1])
     return sm(major, minor)

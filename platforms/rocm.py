@@ -22,15 +22,30 @@ EXAMPLES = ("gfx942", "gfx950", "gfx90a", "gfx1100", "gfx1201")
 _GFX = re.compile(r"^gfx([0-9a-f]{3,4})")
 
 
-def parse_capability(text: str) -> Capability:
-    m = _GFX.match(text.strip().lower())  # "gfx942:sramecc+:xnack-" -> gfx942
+# gfx targets names may use (LLVM's AMDGPU processors that ROCm builds for); detection takes whatever the
+# device reports, so a newer target is still detected.
+KNOWN: tuple[str, ...] = ("gfx900", "gfx906", "gfx908", "gfx90a", "gfx940", "gfx941", "gfx942", "gfx950")
+KNOWN += ("gfx1030", "gfx1100", "gfx1101", "gfx1102", "gfx1103", "gfx1150", "gfx1151", "gfx1200", "gfx1201")
+
+
+def gfx(text: str) -> Capability:
+    """The capability a device's gcnArchName reports ("gfx942:sramecc+:xnack-" -> gfx942), known or not."""
+    m = _GFX.match(text.strip().lower())
     if not m:
         raise capability_error("rocm", text, EXAMPLES)
     return Capability("rocm", f"gfx{m.group(1)}", int(m.group(1), 16))
 
 
+def parse_capability(text: str) -> Capability:
+    """A gfx target named by a user (--simulate rocm:gfx942); unknown targets are errors listing KNOWN."""
+    cap = gfx(text)
+    if cap.name not in KNOWN:
+        raise capability_error("rocm", text, KNOWN)
+    return cap
+
+
 def _gfx(*targets: str) -> frozenset[Capability]:
-    return frozenset(parse_capability(t) for t in targets)
+    return frozenset(gfx(t) for t in targets)
 
 
 # Sources: LLVM llvm/lib/TargetParser/TargetParser.cpp (the default features of each gfx target; gfx940 and
@@ -106,7 +121,7 @@ def probe() -> Platform | None:
     if not devices:
         return None
     name, arch = devices[0]
-    return describe(parse_capability(arch), device_name=name, device_count=len(devices))
+    return describe(gfx(arch), device_name=name, device_count=len(devices))
 
 
 FAMILY = PlatformFamily("rocm", probe, parse_capability, describe, EXAMPLES)

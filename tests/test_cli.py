@@ -122,7 +122,7 @@ def test_argument_errors_exit_2_with_usage(capsys, argv, message):
         (
             ["info", "--simulate", "cuda:hopper"],
             {},
-            "unknown cuda capability 'hopper'; expected one of the form sm_90",
+            "unknown cuda capability 'hopper'; expected one of the form sm_70, sm_72",
         ),
         (["info", "--simulate", "tpu:v5"], {}, "unknown platform 'tpu'; known: cpu, cuda"),
         (["info"], {"ANYACCEL_PLATFORM": "gaudi"}, "ANYACCEL_PLATFORM='gaudi' is not a known platform"),

@@ -30,6 +30,7 @@ def report() -> dict[str, Any]:
         "anyaccel_version": anyaccel.__version__,
         "platform": platform.to_json(),
         "probe_errors": ctx.detection.probe_errors,
+        "warnings": ctx.warnings,
         "assumed_packages": ctx.assumed,
         "plugins": [i.to_json() for i in ctx.plugins.infos if not i.builtin],
         "builtins": [i.to_json() for i in ctx.plugins.infos if i.builtin],

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import warnings
 
 COMMANDS = {
     "info": "anyaccel.cli.info",
@@ -62,16 +64,36 @@ def overrides(args: argparse.Namespace) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 success; 1 a check failed; 2 a user error, printed as one line (no traceback)."""
     args = parser().parse_args(argv)
     from anyaccel.env import override
-    from anyaccel.errors import AnyaccelError
+    from anyaccel.errors import AnyaccelError, AnyaccelWarning
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", AnyaccelWarning)
+        warnings.showwarning = _one_line_warning
+        try:
+            with override(overrides(args)):
+                return int(importlib.import_module(COMMANDS[args.command]).main(args) or 0)
+        except BrokenPipeError:  # `anyaccel info | head`: the reader left, which is no error of ours
+            _silence_stdout()
+            return 0
+        except (AnyaccelError, ValueError, OSError) as exc:
+            print(f"anyaccel {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"anyaccel: warning: {message}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail on the closed pipe again."""
     try:
-        with override(overrides(args)):
-            return int(importlib.import_module(COMMANDS[args.command]).main(args) or 0)
-    except (AnyaccelError, ValueError, OSError) as exc:
-        print(f"anyaccel {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test's captured stdout)
+        pass
 
 
 if __name__ == "__main__":

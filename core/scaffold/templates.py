@@ -95,6 +95,7 @@ from anyaccel.emulation import Emulator
 from anyaccel.hookspecs import hookimpl
 $imports
 ANYACCEL_PLUGIN_API = "$api"
+ANYACCEL_PROVIDERS = ("$name",)  # kernels named $name.* are this plugin's alone
 PRIORITY = 10  # above the portable Triton provider and the torch reference
 
 

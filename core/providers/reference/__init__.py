@@ -8,6 +8,7 @@ from anyaccel.ops.kv_cache import NHD_VIEWABLE
 from anyaccel.registry import ANY, Kernel
 
 ANYACCEL_PLUGIN_API = ">=1,<2"
+ANYACCEL_PROVIDERS = ("reference",)  # kernels named reference.* are this plugin's alone
 
 # op -> "module:function" below anyaccel.providers.reference
 TARGETS: dict[str, str] = {

@@ -18,6 +18,7 @@ from anyaccel.registry import Kernel
 from .launch import interpreting
 
 ANYACCEL_PLUGIN_API = ">=1,<2"
+ANYACCEL_PROVIDERS = ("triton",)  # kernels named triton.* are this plugin's alone
 
 FLOATS = frozenset({torch.float32, torch.float16, torch.bfloat16})
 HALVES = frozenset({torch.float16, torch.bfloat16})

@@ -10,6 +10,7 @@ from anyaccel.hookspecs import hookimpl
 from anyaccel.registry import Kernel
 
 ANYACCEL_PLUGIN_API = ">=1,<2"
+ANYACCEL_PROVIDERS = ("cpu",)  # kernels named cpu.* are this plugin's alone
 
 
 @hookimpl

@@ -13,6 +13,7 @@ from anyaccel.registry import Kernel
 from .available import mlx_missing
 
 ANYACCEL_PLUGIN_API = ">=1,<2"
+ANYACCEL_PROVIDERS = ("mlx",)  # kernels named mlx.* are this plugin's alone
 
 
 @hookimpl

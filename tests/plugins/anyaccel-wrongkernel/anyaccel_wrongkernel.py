@@ -19,6 +19,7 @@ from anyaccel.hookspecs import hookimpl
 from anyaccel.registry import Kernel
 
 ANYACCEL_PLUGIN_API = ">=1,<2"
+ANYACCEL_PROVIDERS = ("wrongkernel",)
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:

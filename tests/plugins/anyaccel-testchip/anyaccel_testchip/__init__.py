@@ -34,6 +34,7 @@ from anyaccel.platforms.base import CapabilityRange, Platform, PlatformFamily, r
 from anyaccel.registry import Kernel
 
 ANYACCEL_PLUGIN_API = ">=1,<2"
+ANYACCEL_PROVIDERS = ("testchip",)
 
 EXAMPLES = ("tc_1", "tc_2", "tc_3")
 parse_capability = ranked_table("testchip", {name: rank for rank, name in enumerate(EXAMPLES, 1)}, EXAMPLES)
