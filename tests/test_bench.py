@@ -32,6 +32,7 @@ def test_bench_one_op_reports_every_kernel_with_times_and_ratios(capsys, tmp_pat
     chart = tmp_path / "bench.png"
     data = bench_json(capsys, "--op", "norm.rms_norm", "--plot", str(chart))
     assert data["platform"]["name"] == "cpu"
+    assert {"date", "commit", "platform", "versions"} <= data["header"].keys()  # as check's results
     assert "overhead" not in data and "startup" not in data
     rows = data["kernels"]
     assert {r["op"] for r in rows} == {"norm.rms_norm"}

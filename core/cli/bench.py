@@ -17,6 +17,7 @@ from typing import Any
 from anyaccel import context
 from anyaccel.bench import bench_ops, measure_overhead, measure_startup
 from anyaccel.bench.plot import write_plot
+from anyaccel.provenance import header
 
 from .main import add_emulate
 from .progress import progress
@@ -67,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
     if args.op == "model":
         return _bench_model(args)
     platform = context.get().platform
-    data: dict[str, Any] = {"platform": platform.to_json()}
+    data: dict[str, Any] = {"header": header(), "platform": platform.to_json()}
     if args.op not in SPECIAL:
         timings = bench_ops(
             args.op, progress=lambda ops: progress(ops, "benchmarking", enabled=not args.json)
@@ -96,7 +97,8 @@ def _bench_model(args: argparse.Namespace) -> int:
 
         model = args.model or str(_default_model())
         profiles = [profile_decode(model, batch) for batch in (1, 8)]
-        print(json.dumps(profiles, indent=2) if args.json else "\n\n".join(map(format_profile, profiles)))
+        text = "\n\n".join(map(format_profile, profiles))
+        print(json.dumps({"header": header(), "profiles": profiles}, indent=2) if args.json else text)
         return 0
     peers = tuple(p.strip() for p in args.vs.split(",") if p.strip())
     result = bench_model(args.model, repeats=args.runs or 3, peers=peers)
@@ -104,7 +106,7 @@ def _bench_model(args: argparse.Namespace) -> int:
         from anyaccel.models.bench import write_plot as write_model_plot
 
         write_model_plot(result, args.plot)
-    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    print(json.dumps({"header": header(), **result}, indent=2) if args.json else format_report(result))
     if args.plot and not args.json:
         print(f"\nchart written to {args.plot}")
     return 0
