@@ -4,7 +4,7 @@ anyaccel bench                         every op, then the overhead and start-up 
 anyaccel bench --op norm.rms_norm      one op
 anyaccel bench --op overhead           bound call vs direct call of the same kernel (goal <= 1.05)
 anyaccel bench --op startup            `anyaccel info` work after `import torch` (goal <= 150 ms)
-anyaccel bench model [--model PATH] [--vs transformers,llama.cpp] [--plot FILE] [--profile]
+anyaccel bench model [--model PATH] [--vs transformers,llama.cpp] [--batch 1,8] [--plot FILE] [--profile]
                                        our engine vs its peers on the same checkpoint (a directory or GGUF)
 """
 
@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="transformers",
         metavar="PEERS",
         help="model: comma-separated peers, transformers and/or llama.cpp (needs llama-cpp-python, a GGUF)",
+    )
+    p.add_argument(
+        "--batch", default="1,8", metavar="SIZES", help="model: comma-separated batch sizes (default 1,8)"
     )
     p.add_argument(
         "--profile",
@@ -92,16 +95,17 @@ def main(args: argparse.Namespace) -> int:
 def _bench_model(args: argparse.Namespace) -> int:
     from anyaccel.models.bench import bench_model, format_report
 
+    batches = tuple(int(b) for b in args.batch.split(",") if b.strip())
     if args.profile:
         from anyaccel.models.profile import format_profile, profile_decode
 
         model = args.model or str(_default_model())
-        profiles = [profile_decode(model, batch) for batch in (1, 8)]
+        profiles = [profile_decode(model, batch) for batch in batches]
         text = "\n\n".join(map(format_profile, profiles))
         print(json.dumps({"header": header(), "profiles": profiles}, indent=2) if args.json else text)
         return 0
     peers = tuple(p.strip() for p in args.vs.split(",") if p.strip())
-    result = bench_model(args.model, repeats=args.runs or 3, peers=peers)
+    result = bench_model(args.model, batch_sizes=batches, repeats=args.runs or 3, peers=peers)
     if args.plot:
         from anyaccel.models.bench import write_plot as write_model_plot
 
