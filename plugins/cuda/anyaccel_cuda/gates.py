@@ -64,3 +64,16 @@ TORCH_SCALED_MM_BLOCK = caps(90)
 TORCH_GROUPED_MM = CapabilityRange(sm(9, 0), sm(10, 9))
 # torch.nn.attention.varlen.varlen_attn: FlashAttention-2 inside torch, sm_80 and later.
 TORCH_VARLEN = CapabilityRange.at_least(sm(8, 0))
+
+# --- torch symmetric memory all-reduce (sizes: vLLM distributed/device_communicators/all_reduce_utils.py) --
+# The largest message (bytes of one rank's tensor) per capability and world size for which symmetric
+# memory beats NCCL; capabilities and world sizes without an entry stay on NCCL (sm_110, sm_12x, sm_107).
+MiB = 1 << 20
+SYMM_MEM_MAX_BYTES = {
+    sm(9, 0): {2: 64 * MiB, 4: 32 * MiB, 6: 64 * MiB, 8: 64 * MiB},
+    sm(10, 0): {2: 8 * MiB, 4: 32 * MiB, 6: 128 * MiB, 8: 128 * MiB},
+    sm(10, 3): {2: 4 * MiB, 4: 32 * MiB, 6: 32 * MiB, 8: 64 * MiB},
+}
+SYMM_MEM = frozenset(SYMM_MEM_MAX_BYTES)
+# World sizes where the NVLS multimem reduction beats two-shot (same source); two-shot elsewhere.
+MULTIMEM_WORLD_SIZES = {sm(9, 0): (4, 6, 8), sm(10, 0): (6, 8), sm(10, 3): (6, 8)}

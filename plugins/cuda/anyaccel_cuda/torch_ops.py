@@ -19,4 +19,39 @@ grouped_mm = torch._grouped_mm
 # (a [M, K] int8, b [K, N] int8) -> [M, N] int32
 int_mm = torch._int_mm
 
-__all__ = ["grouped_mm", "int_mm", "scaled_mm", "varlen_attn"]
+
+def symm_mem_empty(numel: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A 1-D tensor in symmetric memory (torch.distributed._symmetric_memory.empty)."""
+    from torch.distributed import _symmetric_memory as symm_mem
+
+    return symm_mem.empty(numel, dtype=dtype, device=device)
+
+
+def symm_mem_rendezvous(tensor: torch.Tensor, group_name: str) -> None:
+    """Exchange the buffer's handles across the group (collective: every rank calls it once)."""
+    from torch.distributed import _symmetric_memory as symm_mem
+    from torch.distributed.distributed_c10d import GroupName
+
+    symm_mem.rendezvous(tensor, GroupName(group_name))
+
+
+def two_shot_all_reduce_(tensor: torch.Tensor, reduce_op: str, group_name: str) -> torch.Tensor:
+    """In-place reduction of a view of a rendezvoused symmetric buffer (reduce-scatter + all-gather)."""
+    return torch.ops.symm_mem.two_shot_all_reduce_(tensor, reduce_op, group_name)
+
+
+def multimem_all_reduce_(tensor: torch.Tensor, reduce_op: str, group_name: str) -> torch.Tensor:
+    """In-place reduction through NVLink SHARP multicast (NVLS) on a rendezvoused symmetric buffer."""
+    return torch.ops.symm_mem.multimem_all_reduce_(tensor, reduce_op, group_name)
+
+
+__all__ = [
+    "grouped_mm",
+    "int_mm",
+    "multimem_all_reduce_",
+    "scaled_mm",
+    "symm_mem_empty",
+    "symm_mem_rendezvous",
+    "two_shot_all_reduce_",
+    "varlen_attn",
+]

@@ -117,3 +117,9 @@ def test_torch_int_mm_sm121(anyaccel_case):
 @CONFORMANCE(provider="torchcuda", op="moe.experts", emulate="cuda:sm_103")
 def test_torch_grouped_mm_sm103(anyaccel_case):
     anyaccel_case.assert_passes()
+
+
+@CONFORMANCE(provider="torchcuda", op="comm.all_reduce", emulate="cuda:sm_90")
+def test_symm_mem_all_reduce_sm90(anyaccel_case):
+    """Two-shot all-reduce on symmetric memory across spawned ranks (gloo underneath the emulator)."""
+    anyaccel_case.assert_passes()

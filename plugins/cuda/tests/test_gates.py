@@ -12,6 +12,7 @@ import torch
 from anyaccel_cuda.kernels import KERNELS
 
 from anyaccel.ops.attention import AttentionSpec
+from anyaccel.ops.comm import CommSpec
 from anyaccel.ops.moe import MoESpec, TopKSpec
 from anyaccel.ops.quant import GemmSpec
 
@@ -139,6 +140,24 @@ def test_family_members_get_the_same_verdicts(cap, twin):
                     mine[name],
                     theirs[name],
                 )
+
+
+@pytest.mark.parametrize("cap", ALL)
+def test_symmetric_memory_all_reduce_where_size_tables_exist(cap):
+    """vLLM all_reduce_utils.py SYMM_MEM_ALL_REDUCE_MAX_SIZES: tables for 9.0, 10.0 and 10.3 (world sizes
+    2/4/6/8); elsewhere, and above a table's size, NCCL (the reference's torch.distributed path) serves."""
+    spec = CommSpec(torch.bfloat16, 8, 1 << 20)
+    reason = verdicts("comm.all_reduce", spec, cap)["torchcuda.symm_all_reduce"]
+    assert accepted(reason) == (cap in ("sm_90", "sm_100", "sm_103")), reason
+    assert (
+        "world size 3"
+        in verdicts("comm.all_reduce", CommSpec(torch.bfloat16, 3, 1 << 20), "sm_90")[
+            "torchcuda.symm_all_reduce"
+        ]
+    )
+    too_big = verdicts("comm.all_reduce", CommSpec(torch.bfloat16, 2, 5 << 20), "sm_103")
+    assert "NCCL serves larger ones" in too_big["torchcuda.symm_all_reduce"]
+    assert too_big["reference.all_reduce"].startswith("selected")
 
 
 def test_every_kernel_is_gated_by_data_and_marked_emulator_verified():

@@ -12,11 +12,17 @@ torch/nn/attention/varlen.py) and its architecture limits read from the emulated
     int_mm:     int8 a [M, K] with M > 16, K and N positive multiples of 8; int32 result.
     varlen_attn: fp16/bf16, FlashAttention-2 inside torch (sm_80+); a block_table (paged KV) needs the FA3
                 implementation, sm_90 only.
+    symmetric memory (torch.distributed._symmetric_memory, torch.ops.symm_mem): sm_90+; the reductions
+                take a view of a buffer allocated by symm_mem_empty and rendezvoused on the same group,
+                reduce_op "sum", float32/bfloat16; multimem (NVLS) only on 9.0/10.x. Emulated with the
+                group's own all_reduce (gloo across the emulating processes).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
+from torch.distributed.distributed_c10d import GroupName, _resolve_process_group
 
 from . import arch
 from .attention_math import attend, gather_pages
@@ -243,3 +249,48 @@ def varlen_attn(
             query[lo:hi], keys, values, scale=scale or d**-0.5, causal=causal, window_left=left
         )
     return out.to(query.dtype)
+
+
+# storage pointer -> group names it was rendezvoused on (the buffers symm_mem_empty handed out)
+_SYMMETRIC: dict[int, set[str]] = {}
+
+
+def symm_mem_empty(numel: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    require(arch.major() >= 9, "symmetric memory needs sm_90 or newer", RuntimeError)
+    t = torch.empty(numel, dtype=dtype, device=device)
+    _SYMMETRIC[t.untyped_storage().data_ptr()] = set()
+    return t
+
+
+def symm_mem_rendezvous(tensor: torch.Tensor, group_name: str) -> None:
+    groups = _SYMMETRIC.get(tensor.untyped_storage().data_ptr())
+    require(groups is not None, "rendezvous needs a tensor allocated by symm_mem.empty", RuntimeError)
+    _resolve_process_group(GroupName(group_name))  # raises for an unknown group
+    groups.add(group_name)  # type: ignore[union-attr]
+
+
+def _symmetric_reduce(tensor: torch.Tensor, reduce_op: str, group_name: str, multimem: bool) -> torch.Tensor:
+    groups = _SYMMETRIC.get(tensor.untyped_storage().data_ptr(), set())
+    require(
+        group_name in groups,
+        "the tensor is not in a symmetric buffer rendezvoused on this group",
+        RuntimeError,
+    )
+    require(reduce_op == "sum", f"reduce_op {reduce_op!r} is not supported", RuntimeError)
+    require(
+        tensor.dtype in (torch.float32, torch.bfloat16), f"unsupported dtype {tensor.dtype}", RuntimeError
+    )
+    require(tensor.is_contiguous(), "the tensor must be contiguous", RuntimeError)
+    if multimem:
+        require(arch.sm_version() in (90, 100, 103), "multimem (NVLS) needs sm_90 or sm_10x", RuntimeError)
+    dist.all_reduce(tensor, group=_resolve_process_group(GroupName(group_name)))
+    return tensor
+
+
+def two_shot_all_reduce_(tensor: torch.Tensor, reduce_op: str, group_name: str) -> torch.Tensor:
+    require(arch.major() >= 9, "symmetric memory needs sm_90 or newer", RuntimeError)
+    return _symmetric_reduce(tensor, reduce_op, group_name, multimem=False)
+
+
+def multimem_all_reduce_(tensor: torch.Tensor, reduce_op: str, group_name: str) -> torch.Tensor:
+    return _symmetric_reduce(tensor, reduce_op, group_name, multimem=True)

@@ -233,4 +233,19 @@ def _gemm() -> list[Kernel]:
     ]
 
 
-KERNELS: tuple[Kernel, ...] = (*_attention(), *_elementwise(), *_moe(), *_gemm())
+def _comm() -> list[Kernel]:
+    return [
+        _k(
+            "comm.all_reduce",
+            "torchcuda.symm_all_reduce",
+            "comm_symm:all_reduce",
+            factory=True,
+            capability=gates.SYMM_MEM,
+            dtypes=frozenset({torch.float32, torch.bfloat16}),
+            supports=s.symm_mem_all_reduce,
+            priority=20,
+        ),
+    ]
+
+
+KERNELS: tuple[Kernel, ...] = (*_attention(), *_elementwise(), *_moe(), *_gemm(), *_comm())

@@ -213,3 +213,18 @@ def int_mm(spec, platform) -> str | None:
     if spec.n % 8 or spec.k % 8:
         return f"torch._int_mm needs N and K multiples of 8 (got N={spec.n}, K={spec.k})"
     return None
+
+
+# --- communication -----------------------------------------------------------------------------------
+
+
+def symm_mem_all_reduce(spec, platform) -> str | None:
+    sizes = gates.SYMM_MEM_MAX_BYTES.get(platform.capability, {})
+    if spec.world_size not in sizes:
+        return f"no symmetric-memory size table for world size {spec.world_size} on {platform.capability}"
+    if spec.max_bytes is None or spec.max_bytes > sizes[spec.world_size]:
+        return (
+            f"messages up to {sizes[spec.world_size]} bytes at world size {spec.world_size} "
+            f"(this size class: {spec.max_bytes or 'unbounded'}); NCCL serves larger ones"
+        )
+    return None
