@@ -151,10 +151,10 @@ def skip_reason(kernel: Kernel, case: Case, platform: Platform, relaxed: bool) -
     reason = reject_reason(kernel, case.spec, platform, relaxed, context.get().assumed)
     if reason:
         return reason
-    if case.large and not runs_on(kernel, platform):
+    if case.large and (platform.emulated or not runs_on(kernel, platform)):
         return (
             "large case: runs where the kernel runs natively, not "
-            "in an interpreter or a CPU build standing in for its device"
+            "in an interpreter, a CPU build or an emulator standing in for its device"
         )
     return None
 

@@ -20,11 +20,16 @@ class KVLayout:
     """name:    "NHD", "HND" or a vendor layout a plugin registers
     k_shape: (num_blocks, block_size, num_kv_heads, head_dim) -> shape of the key cache
     v_shape: same for the value cache
+    from_nhd: optional (k_nhd, v_nhd) -> (k, v): the same tokens copied from NHD caches
+              [num_blocks, block_size, Hkv, D] into this layout; with `to_nhd`, its inverse, the
+              conformance kit re-lays its NHD attention cases out in this layout (nothing else converts)
     """
 
     name: str
     k_shape: Callable[[int, int, int, int], tuple[int, ...]]
     v_shape: Callable[[int, int, int, int], tuple[int, ...]]
+    from_nhd: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
+    to_nhd: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def allocate(
         self,

@@ -14,4 +14,9 @@ def cases_for(op: str) -> list[Case]:
     except ModuleNotFoundError:
         return []
     make = getattr(module, "CASES", {}).get(op)
-    return make() if make else []
+    cases = make() if make else []
+    if family == "attention":  # again in each plugin KV layout that converts from NHD
+        from .relayout import plugin_layout_cases
+
+        cases += plugin_layout_cases(op, cases)
+    return cases

@@ -1,0 +1,98 @@
+"""What AITER builds and dispatches for, copied from AITER's own gates (ROCm/aiter at commit e404860, the
+file named on each table). Hardware facts (MFMA, the fp8 encoding) come from platforms/rocm.py's FEATURES;
+these tables change when AITER changes. The emulators (emulators/aiter/) raise on the same tables, and
+tests/test_gates.py checks each one.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from anyaccel.platforms.rocm import parse_capability
+
+AITER_COMMIT = "e4048607a535ace3a2b51ded31b1c8c2d45c0879"
+
+# aiter/utility/dtypes.py defaultDtypes: the fp8 dtype AITER computes in, per gfx (resolved at import).
+FP8_BY_GFX = {"gfx942": torch.float8_e4m3fnuz, "gfx950": torch.float8_e4m3fn}
+
+# The gfx9 targets AITER's hand-written assembly (hsa/<gfx>/) ships for and the engines run it on: vLLM's
+# `is_aiter_found_and_supported` needs CDNA3 or later; gfx942 and gfx950 are the targets with hsa/ trees.
+AITER_GFX = frozenset(parse_capability(g) for g in ("gfx942", "gfx950"))
+
+# --- prefill: aiter/ops/mha.py _flash_attn_varlen_forward, can_impl_fmha_v3_fwd (line 2835) ----------
+# The hand-written v3 kernel runs for gfx942/gfx950, head dims 128 (or 192 for q/k with 128 for v), bf16,
+# no sliding window, no soft-cap, Hq % Hkv == 0; everything else goes to the CK tile kernel
+# (mha_varlen_fwd). The gate does not mention sink_ptr, so sinks are not trusted on the v3 path.
+V3_GFX = frozenset({"gfx942", "gfx950"})
+V3_HEAD_DIMS = frozenset({128})  # 192/128 needs distinct q and v head dims, which the contract has not
+# CK tile fmha: fp16/bf16, head dims up to 256 in multiples of 8 (its codegen's hdim buckets 32..256).
+CK_MAX_HEAD_DIM = 256
+
+
+def prefill_engine(gfx: str, dtype: torch.dtype, head_dim: int, window: int, softcap: float) -> str:
+    """ "asm v3" or "ck": which of its kernels AITER's flash_attn_varlen_func takes for these arguments."""
+    v3 = (
+        gfx in V3_GFX
+        and head_dim in V3_HEAD_DIMS
+        and dtype == torch.bfloat16
+        and window <= 0
+        and softcap == 0.0
+    )
+    return "asm v3" if v3 else "ck"
+
+
+# --- paged decode, HIP kernel: csrc/cpp_itfs/pa/pa_v1.py (paged_attention_v1) ------------------------
+# Query fp16/bf16 only ("Unsupported data type"); kv_cache_dtype "auto" (same as the query) or "fp8"
+# (the cache holds AITER's fp8 for the gfx). op_tests/test_pa_v1.py tests head sizes 64/128 and block
+# sizes 1/16/32 (256 % block_size == 0 is asserted there); those are the ones claimed.
+PA_V1_HEAD_DIMS = frozenset({64, 128})
+PA_V1_BLOCK_SIZES = frozenset({16, 32})
+PA_V1_PARTITION = 256
+
+# --- paged decode, assembly: csrc/py_itfs_cu/asm_pa.cu pa_fwd + hsa/<gfx>/pa/pa_asm.csv -----------------
+# head_size must be 128 (AITER_CHECK); softmax scale fixed at 1/sqrt(128) (sclg2e); no window, soft-cap or
+# sinks. The kernel is looked up in the csv by (q type, kv type, gqa, mtp, msk, hp, block size), where the
+# GQA ratio is tried as given and rounded up to a multiple of 8 (get_heuristic_kernel); rows for a plain
+# decode (mtp 0, msk 0, ps 0, 16-token blocks) with high_precision 1 (which matches every hp):
+PA_ASM_HEAD_DIM = 128
+PA_ASM_BLOCK_SIZE = 16
+_ROWS_16BIT = {("bf16", "bf16", 8), ("bf16", "bf16", 16), ("fp16", "fp16", 8), ("fp16", "fp16", 16)}
+_ROWS_FP8 = {("bf16", "fp8", 8), ("bf16", "fp8", 16), ("fp16", "fp8", 8), ("fp16", "fp8", 16)}
+_ROWS_INT8 = {("bf16", "int8", 8), ("bf16", "int8", 16), ("fp16", "int8", 8), ("fp16", "int8", 16)}
+PA_ASM_ROWS: dict[str, frozenset[tuple[str, str, int]]] = {
+    "gfx942": frozenset(_ROWS_16BIT | _ROWS_FP8 | _ROWS_INT8),
+    "gfx950": frozenset(_ROWS_16BIT | _ROWS_FP8 | _ROWS_INT8),
+}
+
+
+def pa_asm_kernel(gfx: str, q_type: str, kv_type: str, gqa: int) -> tuple[str, str, int] | None:
+    """The csv row pa_fwd would launch (get_heuristic_kernel's lookup), or None ("cannot get heuristic
+    kernel!")."""
+    rows = PA_ASM_ROWS.get(gfx, frozenset())
+    for g in (gqa, (gqa + 7) // 8 * 8):
+        if (q_type, kv_type, g) in rows:
+            return (q_type, kv_type, g)
+    return None
+
+
+# --- MoE: aiter/fused_moe.py, aiter/ops/shuffle.py, op_tests/test_moe_2stage.py ----------------------
+# shuffle_weight(w, (16, 16)) asserts rows % 16 == 0 and cols % 32 == 0 (BK = 2 * 16).
+SHUFFLE_ROWS, SHUFFLE_COLS = 16, 32
+# per_128x128 weights are quantized in whole 128x128 tiles and activations per 1x128 group
+# (test_moe_2stage.py views them as [E, N/128, 128, K/128, 128] and [T, -1, 128]).
+MOE_BLOCK = 128
+
+# --- fp8 GEMM: aiter/ops/gemm_op_a8w8.py ---------------------------------------------------------------
+# gemm_a8w8 / gemm_a8w8_blockscale write bf16 or fp16 only; blockscale tiles are 1x128 (x) by 128x128 (w).
+GEMM_OUT_DTYPES = frozenset({torch.bfloat16, torch.float16})
+GEMM_BLOCK = 128
+
+# --- custom all-reduce: aiter/dist/device_communicators/custom_all_reduce.py -----------------------------
+# CustomAllreduce._SUPPORTED_WORLD_SIZES = [2, 4, 6, 8]; it attaches to a non-NCCL group whose ranks share
+# one node (IPC handles); inputs must be a multiple of 16 bytes and at most AITER_CUSTOM_AR_MAX_SIZE
+# (default 8192 * 8192 bytes = 64 MiB), else `custom_all_reduce` returns None and RCCL must run.
+CUSTOM_AR_WORLD_SIZES = frozenset({2, 4, 6, 8})
+CUSTOM_AR_MAX_BYTES = 8192 * 8192
+CUSTOM_AR_DTYPES = frozenset({torch.float32, torch.float16, torch.bfloat16})
+# ROCm/aiter#4855: silently wrong results on gfx942 with 8 ranks. Excluded until a fixed release is known.
+CUSTOM_AR_BROKEN = frozenset({("gfx942", 8)})
