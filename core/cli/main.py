@@ -14,6 +14,7 @@ COMMANDS = {
     "check": "anyaccel.cli.check",
     "bench": "anyaccel.cli.bench",
     "run": "anyaccel.cli.run",
+    "warmup": "anyaccel.cli.warmup",
     "new-plugin": "anyaccel.cli.new_plugin",
 }
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import aiter
 import torch
 
+from . import warmup
+from .warmup import attach
+
 
 def _gated(fn, x: torch.Tensor) -> torch.Tensor:
     rows = x.reshape(-1, x.shape[-1])
@@ -19,3 +22,7 @@ def silu_and_mul(x: torch.Tensor) -> torch.Tensor:
 
 def gelu_and_mul(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
     return _gated(aiter.gelu_tanh_and_mul if approximate == "tanh" else aiter.gelu_and_mul, x)
+
+
+attach(silu_and_mul, warmup.gated)
+attach(gelu_and_mul, warmup.gated)

@@ -14,6 +14,8 @@ import torch
 from anyaccel.platforms.base import Platform
 
 from ..layouts import NAME as PA_ASM_LAYOUT
+from . import warmup
+from .warmup import attach
 
 Gather = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -102,7 +104,7 @@ def prefill(spec, platform: Platform):
             sink_ptr=sinks,
         )
 
-    return run
+    return attach(run, warmup.prefill)
 
 
 class _Workspace:
@@ -172,7 +174,7 @@ def paged_decode(spec, platform: Platform):
         # the contract's padding rows (seq_lens 0) are zeros; AITER does not promise anything for them
         return out.masked_fill_((seq_lens == 0).view(-1, 1, 1), 0)
 
-    return run
+    return attach(run, warmup.decode)
 
 
 def pa_asm_decode(spec, platform: Platform):
@@ -202,7 +204,7 @@ def pa_asm_decode(spec, platform: Platform):
         out = aiter.pa_fwd_asm(q, k_cache, v_cache, block_tables, seq_lens, block_tables.stride(0))
         return out.masked_fill_((seq_lens == 0).view(-1, 1, 1), 0)
 
-    return run
+    return attach(run, warmup.decode)
 
 
 def write_kv(spec, platform: Platform):
@@ -218,7 +220,7 @@ def write_kv(spec, platform: Platform):
             k_scale = v_scale = one
         aiter.reshape_and_cache_flash(k, v, k_cache, v_cache, slot_mapping, kv_cache_dtype, k_scale, v_scale)
 
-    return run
+    return attach(run, warmup.write_kv)
 
 
 def write_kv_pa_asm(spec, platform: Platform):
@@ -227,4 +229,4 @@ def write_kv_pa_asm(spec, platform: Platform):
     def run(k, v, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None):
         aiter.reshape_and_cache(k, v, k_cache, v_cache, slot_mapping, "auto", None, None, asm_layout=True)
 
-    return run
+    return attach(run, warmup.write_kv)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import aiter
 
+from . import warmup
+from .warmup import attach
+
 
 def gemm_a8w8(a, b, a_scale, b_scale, out_dtype, bias=None):
     return aiter.gemm_a8w8(a, b, a_scale, b_scale, bias, out_dtype)
@@ -15,3 +18,7 @@ def gemm_a8w8_blockscale(a, b, a_scale, b_scale, out_dtype, bias=None):
     """gemm_a8w8_blockscale has no bias argument: a bias is added to its output."""
     out = aiter.gemm_a8w8_blockscale(a, b, a_scale, b_scale, out_dtype)
     return out if bias is None else out.add_(bias.to(out.dtype))
+
+
+attach(gemm_a8w8, warmup.fp8_gemm)
+attach(gemm_a8w8_blockscale, warmup.fp8_gemm)

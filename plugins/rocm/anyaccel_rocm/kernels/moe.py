@@ -11,7 +11,9 @@ from aiter.ops.shuffle import shuffle_weight
 from anyaccel.platforms.base import Platform
 from anyaccel.schemes.fp8 import to_fnuz
 
+from . import warmup
 from .supports import QUANT_TYPES
+from .warmup import attach
 
 # --- routing --------------------------------------------------------------------------------------------
 
@@ -160,4 +162,8 @@ def experts(spec, platform: Platform):
             w2_scale=w2_scale,
         )
 
-    return run
+    return attach(run, lambda fn, spec: warmup.experts(fn, spec, prepare))
+
+
+attach(topk_softmax, warmup.topk)
+attach(biased_grouped_topk, warmup.topk)

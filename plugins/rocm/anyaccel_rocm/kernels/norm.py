@@ -5,6 +5,9 @@ from __future__ import annotations
 import aiter
 import torch
 
+from . import warmup
+from .warmup import attach
+
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """norm.rms_norm: rows of [..., H] (leading dims flattened; a copy only if they are not viewable)."""
@@ -20,3 +23,7 @@ def add_rms_norm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, 
     aiter.rmsnorm2d_fwd_with_add(out, x, residual, residual_out, weight, eps)
     x.copy_(out)
     residual.copy_(residual_out)
+
+
+attach(rms_norm, warmup.rms_norm)
+attach(add_rms_norm, warmup.add_rms_norm)

@@ -7,6 +7,9 @@ from __future__ import annotations
 import aiter
 import torch.nn.functional as F
 
+from . import warmup
+from .warmup import attach
+
 GROUP = 128
 
 
@@ -20,3 +23,6 @@ def quantize_fp8(x, fp8_dtype, granularity, scale=None):
     padded = F.pad(x, (0, -k % GROUP)) if k % GROUP else x
     q, s = aiter.per_group_quant_hip(padded, quant_dtype=fp8_dtype, group_size=GROUP)
     return (q[..., :k].contiguous() if k % GROUP else q), s
+
+
+attach(quantize_fp8, warmup.quantize_fp8)

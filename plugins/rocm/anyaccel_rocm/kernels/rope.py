@@ -11,6 +11,9 @@ import torch
 
 from anyaccel.platforms.base import Platform
 
+from . import warmup
+from .warmup import attach
+
 
 def rope(spec, platform: Platform):
     half = spec.rotary_dim // 2
@@ -41,4 +44,4 @@ def rope(spec, platform: Platform):
         )
         return q2, k2
 
-    return run
+    return attach(run, warmup.rope)
