@@ -67,11 +67,7 @@ def test_a_missing_model_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_the_command_survives_a_reader_that_closes_the_pipe():
-    done = subprocess.run(
-        f"'{ANYACCEL}' check --op norm.rms_norm --json | head -c 10",
-        shell=True,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0 and done.stdout == '{\n  "heade'
+    # `true` exits without reading, so the first write finds the pipe closed
+    done = subprocess.run(f"'{ANYACCEL}' info --json | true", shell=True, capture_output=True, text=True)
+    assert done.returncode == 0
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
