@@ -122,6 +122,11 @@ def _platform_reason(k: Kernel, platform: Platform, relaxed: bool) -> str | None
         if relaxed and k.off_platform is not None:
             return k.off_platform()
         return f"runs on {where}; this platform is {platform.name}"
+    if k.needs_triton and platform.emulated and k.off_platform is not None:
+        # an emulated device keeps its tensors on the host, where Triton runs only in its interpreter
+        host = k.off_platform()
+        if host:
+            return f"emulated {platform.name} keeps tensors on the host: {host}"
     if relaxed and platform.name not in k.platforms and not k.needs_triton:
         return None  # running off its platform: this device's capability and features say nothing
     cap = platform.capability
