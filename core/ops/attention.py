@@ -361,7 +361,27 @@ def _check_write_kv(
 
 
 def _default(platform) -> AttentionSpec:
-    return AttentionSpec(dtype=preferred_dtype(platform))
+    """The platform's preferred dtype, with the KV layout and block size a model's cache would get there
+    (the rule of models/layers/attention.py `choose_kv_cache`): decode is resolved for the default block
+    size and every size a decode kernel declares, in every layout, and the best-ranked selection wins, so
+    `info` and `explain` show the kernels that would run (torch_npu's 128-token pages, say)."""
+    from dataclasses import replace
+
+    from anyaccel import context
+    from anyaccel.dispatch import rank, resolve
+
+    spec = AttentionSpec(dtype=preferred_dtype(platform))
+    declared = {n for k in context.get().kernels_for("attention.decode") for n in k.kv_block_sizes}
+    if not declared - {spec.block_size}:
+        return spec
+    by_kernel: dict[Any, AttentionSpec] = {}
+    for size in [spec.block_size, *sorted(declared - {spec.block_size})]:
+        for name in layouts():
+            candidate = replace(spec, kv_layout=name, block_size=size)
+            selected = resolve("attention.decode", candidate, platform).selected
+            if selected is not None:
+                by_kernel.setdefault(selected, candidate)
+    return by_kernel[rank(list(by_kernel))[0]] if by_kernel else spec
 
 
 PREFILL = OpDef(

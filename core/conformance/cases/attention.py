@@ -224,6 +224,14 @@ DECODE = (
     (Shape(F16, 16, 4, 128, 16, kv_dtype=E4M3FN), (45, 0, 3, 77), False),
     (Shape(F32, 12, 3, 80, 128, window=9), (129, 2, 300), False),
     (Shape(F32, 12, 4, 80, 16, window=20, softcap=6.0, sinks=True), (65, 0, 3, 40), False),
+    # 16-bit keys in 128-token pages (torch_npu's paged attention reads only those): GQA 8 with a padded
+    # row, a window, sinks at head dim 64, HND, and head dim 512
+    (Shape(F16, 16, 2, 128, 128), (200, 0, 129, 5), False),
+    (Shape(BF16, 8, 1, 64, 128, window=40), (300, 7, 41), False),
+    (Shape(BF16, 8, 2, 64, 128, sinks=True), (150, 0, 3), False),
+    (Shape(BF16, 16, 4, 128, 128, "HND"), (129, 1, 257), False),
+    (Shape(BF16, 8, 1, 512, 128), (130, 5), False),
+    (Shape(F16, 8, 8, 64, 128), (1, 300, 128), False),
     (Shape(F32, 8, 1, 128, 128), (4133, 12, 1), True),
     (Shape(BF16, 32, 4, 128, 16, "HND", kv_dtype=E4M3FN), (4099, 250), True),
 )
@@ -239,6 +247,13 @@ PREFILL = (
     (Shape(F32, 4, 1, 64, 32, causal=False), (11, 3, 26), (0, 0, 0), False),
     (Shape(F16, 8, 2, 128, 16, "HND", kv_dtype=E4M3FN), (6, 17), (50, 0), False),
     (Shape(BF16, 8, 1, 64, 32, kv_dtype=E4M3FNUZ, sinks=True, window=12), (10, 3), (40, 64), False),
+    # 16-bit keys in 128-token pages: GQA 8 with a cached prefix, a window, sinks, HND, non-causal
+    (Shape(F16, 16, 2, 128, 128), (9, 140), (0, 130), False),
+    (Shape(BF16, 8, 1, 64, 128, window=24), (37, 2), (0, 170), False),
+    (Shape(BF16, 8, 2, 64, 128, sinks=True), (20, 5), (130, 0), False),
+    (Shape(F16, 8, 4, 128, 128, "HND"), (33, 4), (100, 0), False),
+    (Shape(BF16, 4, 1, 64, 128, causal=False), (11, 26), (0, 0), False),
+    (Shape(F16, 4, 4, 64, 128), (1, 7, 130), (0, 128, 5), False),
     (Shape(F32, 4, 1, 64, 128), (1500,), (0,), True),  # more query rows than the reference's query tile
     (Shape(BF16, 8, 1, 128, 64, "HND", window=1024), (9, 1100), (4096, 3), True),
 )
@@ -251,6 +266,8 @@ WRITE_KV = (
     (Shape(F32, 16, 16, 96, 16, "HND"), 21, 3, 2, False),  # block_size == Hkv
     (Shape(F16, 8, 2, 128, 16, kv_dtype=E4M3FN), 29, 4, 3, False),
     (Shape(BF16, 8, 2, 64, 32, "HND", kv_dtype=E4M3FNUZ), 41, 3, 6, False),
+    (Shape(F16, 8, 2, 128, 128), 45, 3, 4, False),  # 128-token pages of 16-bit keys (torch_npu)
+    (Shape(BF16, 4, 1, 64, 128), 130, 3, 0, False),
     (Shape(BF16, 8, 1, 128, 128, "HND"), 4100, 40, 17, True),
 )
 

@@ -1,0 +1,31 @@
+"""Whether the plugin can serve this process, decided without touching a device or importing torch_npu.
+
+Kernel records are data, so the plugin is active whenever npu is the platform in question: torch_npu is
+installed (its spec is found; it is not imported), or npu is named by ANYACCEL_PLATFORM, ANYACCEL_SIMULATE
+(plans) or ANYACCEL_EMULATE (the torch_npu emulator). Anywhere else it is inactive, with the reason
+`anyaccel info` shows.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from anyaccel.env import Settings
+
+PLATFORM = "npu"
+
+
+def _names_npu(target: str | None) -> bool:
+    return bool(target) and target.split(":", 1)[0].strip().lower() == PLATFORM  # type: ignore[union-attr]
+
+
+def unavailable_reason() -> str | None:
+    settings = Settings.from_environ()
+    if settings.platform == PLATFORM or _names_npu(settings.simulate) or _names_npu(settings.emulate):
+        return None
+    if importlib.util.find_spec("torch_npu") is None:
+        return (
+            "no Ascend: torch_npu is not installed; --simulate npu:<soc> plans and --emulate npu:<soc> runs "
+            "the kernels through the torch_npu emulator"
+        )
+    return None
