@@ -25,7 +25,7 @@ AITER_GFX = frozenset(parse_capability(g) for g in ("gfx942", "gfx950"))
 # (mha_varlen_fwd). The gate does not mention sink_ptr, so sinks are not trusted on the v3 path.
 V3_GFX = frozenset({"gfx942", "gfx950"})
 V3_HEAD_DIMS = frozenset({128})  # 192/128 needs distinct q and v head dims, which the contract has not
-# CK tile fmha: fp16/bf16, head dims up to 256 in multiples of 8 (its codegen's hdim buckets 32..256).
+# CK tile fmha (csrc/py_itfs_ck/mha_varlen_fwd_kernels.cu): head dims at most 256 and multiples of 8.
 CK_MAX_HEAD_DIM = 256
 
 

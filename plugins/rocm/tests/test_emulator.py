@@ -115,3 +115,18 @@ def test_emulator_is_installed_only_when_emulating():
 
     assert not context.get().platform.emulated
     assert "aiter" not in sys.modules
+
+
+def test_varlen_checks_and_the_engine_aiter_takes(aiter):
+    from anyaccel_rocm.emulators.aiter import mha
+
+    cu = torch.tensor([0, 5], dtype=torch.int32)
+    q = torch.randn(5, 4, 128).to(torch.bfloat16)
+    aiter.flash_attn_varlen_func(q, q[:, :2], q[:, :2], cu, cu, 5, 5, causal=True)
+    assert mha.last_engine == "asm v3"
+    aiter.flash_attn_varlen_func(q, q[:, :2], q[:, :2], cu, cu, 5, 5, causal=True, window_size=(3, 0, 0))
+    assert mha.last_engine == "ck"
+    with pytest.raises(RuntimeError, match="multiple of 8"):
+        aiter.flash_attn_varlen_func(q[..., :100], q[:, :2, :100], q[:, :2, :100], cu, cu, 5, 5)
+    with pytest.raises(RuntimeError, match="must divide"):
+        aiter.flash_attn_varlen_func(q, q[:, :3], q[:, :3], cu, cu, 5, 5)

@@ -9,7 +9,7 @@ import torch
 from anyaccel_rocm.gates import CK_MAX_HEAD_DIM, prefill_engine
 
 from ._attend import attend
-from ._device import gfx
+from ._device import check, gfx
 
 last_engine: str | None = None
 
@@ -50,9 +50,14 @@ def flash_attn_varlen_func(
     assert q.dtype in (torch.float16, torch.bfloat16), f"unsupported q dtype {q.dtype}"
     assert k.dtype == q.dtype and v.dtype == q.dtype, "q, k and v must have the same dtype"
     hq, hkv, d = q.shape[1], k.shape[1], q.shape[2]
-    assert hq % hkv == 0, "Number of heads in key/value must divide number of heads in query"
-    assert d % 8 == 0 and d <= CK_MAX_HEAD_DIM, f"head_dim {d}: CK supports multiples of 8 up to 256"
-    assert q.stride(-1) == 1 and k.stride(-1) == 1 and v.stride(-1) == 1, "last dim must be contiguous"
+    # csrc/py_itfs_ck/mha_varlen_fwd_kernels.cu (TORCH_CHECK: RuntimeError)
+    check(
+        q.stride(-1) == 1 and k.stride(-1) == 1 and v.stride(-1) == 1,
+        "Input tensor must have contiguous last dimension",
+    )
+    check(d <= CK_MAX_HEAD_DIM, "CK only supports head dimension at most 256")
+    check(d % 8 == 0, "query, key, value, and out_ must have a head_size that is a multiple of 8")
+    check(hq % hkv == 0, "Number of heads in key/value must divide number of heads in query")
     for cu in (cu_seqlens_q, cu_seqlens_k):
         assert cu.dtype == torch.int32 and cu.dim() == 1, "cu_seqlens must be 1-D int32"
     if sink_ptr is not None:
