@@ -6,14 +6,15 @@ from __future__ import annotations
 import torch
 
 # FlashInfer's recommended float workspace (its examples and vLLM use 128 MiB); one per device, shared by
-# every FlashInfer kernel of the process, which run one after another on the same stream.
+# every FlashInfer kernel of the process, which run one after another on the same stream. Zeroed: trtllm-gen
+# keeps counters in it that must start at zero.
 WORKSPACE_BYTES = 128 << 20
 _WORKSPACES: dict[str, torch.Tensor] = {}
 
 
 def workspace(device: str) -> torch.Tensor:
     if device not in _WORKSPACES:
-        _WORKSPACES[device] = torch.empty(WORKSPACE_BYTES, dtype=torch.uint8, device=device)
+        _WORKSPACES[device] = torch.zeros(WORKSPACE_BYTES, dtype=torch.uint8, device=device)
     return _WORKSPACES[device]
 
 
