@@ -360,28 +360,44 @@ def _check_write_kv(
     _check_fp8_scales(op, spec, k_scale, v_scale)
 
 
-def _default(platform) -> AttentionSpec:
-    """The platform's preferred dtype, with the KV layout and block size a model's cache would get there
-    (the rule of models/layers/attention.py `choose_kv_cache`): decode is resolved for the default block
-    size and every size a decode kernel declares, in every layout, and the best-ranked selection wins, so
-    `info` and `explain` show the kernels that would run (torch_npu's 128-token pages, say)."""
+def kv_cache_spec(spec: AttentionSpec, block_size: int | None = None, platform=None) -> AttentionSpec:
+    """`spec` with the KV layout and block size the best decode kernel reads: the cache a model allocates.
+    Decode is resolved in every known layout for `block_size` if fixed, else for the spec's block size and
+    every size a decode kernel declares (torch_npu's 128-token pages), and the best-ranked selection wins,
+    so a vendor kernel with its own layout or block size beats a reference that reads any; among a kernel's
+    sizes the spec's, else its smallest, is taken. Raises ResolutionError when no decode kernel serves any."""
     from dataclasses import replace
 
     from anyaccel import context
     from anyaccel.dispatch import rank, resolve
+    from anyaccel.errors import ResolutionError
+
+    declared = {n for k in context.get().kernels_for("attention.decode") for n in k.kv_block_sizes}
+    sizes = [block_size] if block_size else [spec.block_size, *sorted(declared - {spec.block_size})]
+    resolutions = [
+        resolve("attention.decode", replace(spec, kv_layout=name, block_size=size), platform)
+        for size in sizes
+        for name in layouts()
+    ]
+    by_kernel: dict[Any, AttentionSpec] = {}
+    for r in resolutions:
+        if r.selected is not None:
+            by_kernel.setdefault(r.selected, r.spec)  # the first size tried that it reads
+    if not by_kernel:
+        raise ResolutionError(resolutions[0].error)
+    return by_kernel[rank(list(by_kernel))[0]]
+
+
+def _default(platform) -> AttentionSpec:
+    """The platform's preferred dtype in the cache a model would get there (kv_cache_spec), so `info` and
+    `explain` show the kernels that would run."""
+    from anyaccel.errors import ResolutionError
 
     spec = AttentionSpec(dtype=preferred_dtype(platform))
-    declared = {n for k in context.get().kernels_for("attention.decode") for n in k.kv_block_sizes}
-    if not declared - {spec.block_size}:
+    try:
+        return kv_cache_spec(spec, platform=platform)
+    except ResolutionError:
         return spec
-    by_kernel: dict[Any, AttentionSpec] = {}
-    for size in [spec.block_size, *sorted(declared - {spec.block_size})]:
-        for name in layouts():
-            candidate = replace(spec, kv_layout=name, block_size=size)
-            selected = resolve("attention.decode", candidate, platform).selected
-            if selected is not None:
-                by_kernel.setdefault(selected, candidate)
-    return by_kernel[rank(list(by_kernel))[0]] if by_kernel else spec
 
 
 PREFILL = OpDef(

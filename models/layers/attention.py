@@ -14,13 +14,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-import anyaccel
-from anyaccel import context
-from anyaccel.dispatch import rank
-from anyaccel.errors import ResolutionError
-from anyaccel.ops.attention import AttentionMetadata, AttentionSpec
-from anyaccel.ops.kv_cache import layout, layouts
-from anyaccel.registry import Kernel
+from anyaccel.ops.attention import AttentionMetadata, AttentionSpec, kv_cache_spec
+from anyaccel.ops.kv_cache import layout
 
 from .ops import bind
 from .weights import WeightSlot, parent, sharded_copy
@@ -38,24 +33,9 @@ class CacheConfig:
 
 
 def choose_kv_cache(spec: AttentionSpec, block_size: int | None) -> AttentionSpec:
-    """`spec` with the KV layout and block size the best decode kernel reads. Decode is resolved once per
-    known layout and candidate block size (`block_size` if fixed, else the default and every size a decode
-    kernel declares) and the best-ranked selection wins, so a vendor kernel with its own layout or block size
-    beats a reference that reads any; among a kernel's sizes the default, else its smallest, is taken."""
-    declared = {n for k in context.get().kernels_for("attention.decode") for n in k.kv_block_sizes}
-    sizes = [block_size] if block_size else [DEFAULT_BLOCK_SIZE, *sorted(declared - {DEFAULT_BLOCK_SIZE})]
-    resolutions = [
-        anyaccel.resolve("attention.decode", replace(spec, kv_layout=name, block_size=size))
-        for size in sizes
-        for name in layouts()
-    ]
-    by_kernel: dict[Kernel, AttentionSpec] = {}
-    for r in resolutions:
-        if r.selected is not None:
-            by_kernel.setdefault(r.selected, r.spec)  # the first size tried that it reads
-    if not by_kernel:
-        raise ResolutionError(resolutions[0].error)
-    return by_kernel[rank(list(by_kernel))[0]]
+    """`spec` with the KV layout and block size the best decode kernel reads (block_size: the user's, or
+    None); see anyaccel.ops.attention.kv_cache_spec."""
+    return kv_cache_spec(replace(spec, block_size=DEFAULT_BLOCK_SIZE), block_size)
 
 
 @dataclass
