@@ -2,7 +2,7 @@
 
 Ranking among this plugin's kernels (higher wins; Triton and the reference always come after):
     attention: trtllm-gen 30 > FA4 prefill 25 > FlashInfer paged wrappers 20 > FA4 decode 15 > torch varlen 5
-    moe.experts: FlashInfer CUTLASS 20 > torch._grouped_mm 10
+    moe.experts: FlashInfer trtllm-gen fp8 block 30 > FlashInfer CUTLASS 20 > torch._grouped_mm 10
     quant.fp8_gemm: DeepGEMM 30 > FlashInfer groupwise 25 > torch._scaled_mm 20
 Where a library is gated by capability, the set comes from gates.py (with its source); hardware needs are
 `features` from platforms/cuda.py. Nothing here has run on a GPU yet: every record says verified="emulator".
@@ -173,6 +173,20 @@ def _moe() -> list[Kernel]:
             supports=s.unquantized_local_experts,
             prepare=A + "moe_flashinfer:prepare",
             priority=20,
+        ),
+        # trtllm-gen fused MoE: gen_trtllm_gen_fused_moe_sm100_module, the sm_100 family
+        _k(
+            "moe.experts",
+            "flashinfer.trtllm_fp8_block_moe",
+            "moe_trtllm:experts",
+            factory=True,
+            capability=gates.FLASHINFER_TRTLLM_ATTENTION,
+            features=frozenset({"tcgen05"}),
+            requires=FI,
+            dtypes=BF16,
+            supports=s.trtllm_fp8_block_moe,
+            prepare=A + "moe_trtllm:prepare",
+            priority=30,
         ),
         _k(
             "moe.experts",

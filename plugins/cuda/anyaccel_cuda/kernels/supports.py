@@ -154,6 +154,20 @@ def unquantized_local_experts(spec, platform) -> str | None:
     return None
 
 
+def trtllm_fp8_block_moe(spec, platform) -> str | None:
+    if spec.quant != "fp8_block" or spec.group_size != 128:
+        return f"quant {spec.quant!r}: trtllm-gen's routed MoE here takes fp8 block (128x128) weights only"
+    if spec.expert_parallel and spec.expert_placement != "contiguous":
+        return (
+            f"expert placement {spec.expert_placement!r}: the kernel's local experts are one contiguous range"
+        )
+    if spec.activation != "silu":
+        return f"activation {spec.activation!r}: the DeepSeek-FP8 recipe here is SwiGLU"
+    if spec.hidden_size % 128 or spec.intermediate_size % 128:
+        return "hidden and intermediate sizes must be multiples of 128 (whole scale tiles)"
+    return None
+
+
 def grouped_mm_shapes(spec, platform) -> str | None:
     if spec.hidden_size % 8 or spec.intermediate_size % 8:
         return "torch._grouped_mm needs 16-byte rows: hidden and intermediate sizes multiples of 8"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .activation import gelu_and_mul, gelu_tanh_and_mul, silu_and_mul
 from .decode import BatchDecodeWithPagedKVCacheWrapper, trtllm_batch_decode_with_kv_cache
-from .fused_moe import cutlass_fused_moe, fused_topk_deepseek
+from .fused_moe import cutlass_fused_moe, fused_topk_deepseek, trtllm_fp8_block_scale_routed_moe
 from .gemm import gemm_fp8_nt_groupwise
 from .norm import fused_add_rmsnorm, rmsnorm
 from .page import append_paged_kv_cache
@@ -29,4 +29,5 @@ __all__ = [
     "silu_and_mul",
     "trtllm_batch_context_with_kv_cache",
     "trtllm_batch_decode_with_kv_cache",
+    "trtllm_fp8_block_scale_routed_moe",
 ]

@@ -184,3 +184,98 @@ def cutlass_fused_moe(
         output.copy_(result)
         return output
     return result.to(output_dtype)
+
+
+TRTLLM_MOE_MAJORS = (10,)  # gen_trtllm_gen_fused_moe_sm100_module: the sm_100 family only
+FP8_MAX = 448.0
+
+
+def _quantize_blocks(x: torch.Tensor) -> torch.Tensor:
+    """x [T, K] float32 rounded through e4m3fn per 1x128 block (DeepSeekFp8's activation recipe)."""
+    blocks = x.view(x.shape[0], -1, 128)
+    scale = blocks.abs().amax(-1, keepdim=True).clamp(min=1e-12) / FP8_MAX
+    return ((blocks / scale).to(torch.float8_e4m3fn).float() * scale).view_as(x)
+
+
+def _dequant(w: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """[N, K] fp8 times its [N/128, K/128] tile scales."""
+    return w.float() * scale.repeat_interleave(128, 0).repeat_interleave(128, 1)
+
+
+def trtllm_fp8_block_scale_routed_moe(
+    topk_ids,
+    routing_bias: torch.Tensor | None,
+    hidden_states: torch.Tensor,
+    hidden_states_scale: torch.Tensor,
+    gemm1_weights: torch.Tensor,
+    gemm1_weights_scale: torch.Tensor,
+    gemm2_weights: torch.Tensor,
+    gemm2_weights_scale: torch.Tensor,
+    num_experts: int,
+    top_k: int,
+    n_group: int | None,
+    topk_group: int | None,
+    intermediate_size: int,
+    local_expert_offset: int,
+    local_num_experts: int,
+    routed_scaling_factor: float | None,
+    routing_method_type: int = 0,
+    use_shuffled_weight: bool = False,
+    weight_layout: int = 0,
+    do_finalize: bool = True,
+    enable_pdl: bool | None = None,
+    gemm1_lora_delta: torch.Tensor | None = None,
+    output: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Pre-routed DeepSeek-FP8 MoE (fused_moe/core.py, 0.7.4): the (ids int32, weights bf16/fp32) pair form,
+    MajorK unshuffled weights, gemm1 rows [up; gate], the activation re-quantized per 1x128 between GEMMs."""
+    api = "trtllm_fp8_block_scale_routed_moe"
+    if arch.major() not in TRTLLM_MOE_MAJORS:
+        raise RuntimeError(
+            f"{api}: trtllm-gen MoE kernels exist for the sm_100 family only, not sm_{arch.sm_version()}"
+        )
+    not_emulated(
+        api, shuffled=(use_shuffled_weight, False), layout=(weight_layout, 0), lora=(gemm1_lora_delta, None)
+    )
+    not_emulated(api, do_finalize=(do_finalize, True), routing_bias=(routing_bias, None))
+    require(
+        isinstance(topk_ids, tuple),
+        "only the (topk_ids, topk_weights) pair form is emulated",
+        NotImplementedError,
+    )
+    ids, weights = topk_ids
+    tokens, hidden = hidden_states.shape
+    inter = intermediate_size
+    require(ids.dtype == torch.int32 and ids.shape == (tokens, top_k), "topk_ids: [seq_len, top_k] int32")
+    require(weights.dtype in (torch.bfloat16, torch.float32) and weights.shape == ids.shape, "topk_weights")
+    require(hidden_states.dtype == torch.float8_e4m3fn, "hidden_states must be float8_e4m3fn for DeepSeekFp8")
+    require(hidden % 128 == 0 and inter % 128 == 0, "hidden and intermediate sizes must be multiples of 128")
+    require(
+        hidden_states_scale.shape == (hidden // 128, tokens), "hidden_states_scale: [hidden/128, seq_len]"
+    )
+    require(hidden_states_scale.dtype == torch.float32, "hidden_states_scale must be float32")
+    e = local_num_experts
+    require(
+        gemm1_weights.shape == (e, 2 * inter, hidden) and gemm1_weights.dtype == torch.float8_e4m3fn, "gemm1"
+    )
+    require(gemm2_weights.shape == (e, hidden, inter) and gemm2_weights.dtype == torch.float8_e4m3fn, "gemm2")
+    require(gemm1_weights_scale.shape == (e, 2 * inter // 128, hidden // 128), "gemm1_weights_scale shape")
+    require(gemm2_weights_scale.shape == (e, hidden // 128, inter // 128), "gemm2_weights_scale shape")
+    require(local_expert_offset >= 0 and local_expert_offset + e <= num_experts, "local experts out of range")
+    x = (hidden_states.float().view(tokens, -1, 128) * hidden_states_scale.T.unsqueeze(-1)).view(
+        tokens, hidden
+    )
+    result = torch.zeros(tokens, hidden, dtype=torch.float32)
+    local = ids.long() - local_expert_offset
+    for expert in range(e):
+        rows, slots = (local == expert).nonzero(as_tuple=True)
+        if rows.numel() == 0:
+            continue
+        h = x[rows] @ _dequant(gemm1_weights[expert], gemm1_weights_scale[expert]).T
+        act = _quantize_blocks(F.silu(h[:, inter:]) * h[:, :inter])
+        y = act @ _dequant(gemm2_weights[expert], gemm2_weights_scale[expert]).T
+        result.index_add_(0, rows, y * weights[rows, slots].float().unsqueeze(1))
+    if output is not None:
+        output.copy_(result)
+        return output
+    return result.to(torch.bfloat16)
