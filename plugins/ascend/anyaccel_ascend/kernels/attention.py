@@ -26,6 +26,7 @@ from anyaccel.ops.attention import AttentionMetadata, AttentionSpec
 from anyaccel.platforms.base import Platform
 
 from .. import gates
+from .planned import Converted, Planned, kept_slots
 
 PREFILL = "npu.fused_infer_attention_prefill"
 DECODE = "npu.fused_infer_attention_decode"
@@ -35,38 +36,6 @@ def causal_mask(device: torch.device | str) -> torch.Tensor:
     """The compressed mask sparse modes 2-4 take: 2048x2048 bool, True strictly above the diagonal."""
     ones = torch.ones(gates.MASK_SIZE, gates.MASK_SIZE, dtype=torch.bool, device=device)
     return torch.triu(ones, diagonal=1)
-
-
-class Converted:
-    """A per-layer constant converted once per source tensor (sinks -> bfloat16 learnable_sink)."""
-
-    def __init__(self, convert) -> None:
-        self._convert = convert
-        self._source: torch.Tensor | None = None
-        self._value: torch.Tensor | None = None
-
-    def __call__(self, t: torch.Tensor | None) -> torch.Tensor | None:
-        if t is None:
-            return None
-        if t is not self._source:
-            self._source, self._value = t, self._convert(t)
-        return self._value
-
-
-class HostLists:
-    """Host copies of length tensors, remembered for the tensors they came from (the planned batch)."""
-
-    def __init__(self) -> None:
-        self._keys: tuple[Any, ...] = ()
-        self._lists: tuple[list[int], ...] = ()
-
-    def set(self, keys: tuple[Any, ...], lists: tuple[list[int], ...]) -> None:
-        self._keys, self._lists = keys, lists
-
-    def get(self, keys: tuple[Any, ...]) -> tuple[list[int], ...] | None:
-        if len(keys) == len(self._keys) and all(a is b for a, b in zip(keys, self._keys, strict=True)):
-            return self._lists
-        return None
 
 
 def _cache_view(spec: AttentionSpec):
@@ -125,13 +94,11 @@ def prefill(spec: AttentionSpec, platform: Platform):
     view = _cache_view(spec)
     modes = _modes(spec, spec.causal)
     sink_of = Converted(lambda s: s.to(gates.SINK_DTYPE))
-    lists = HostLists()
+    lengths = Planned(lambda cu, lens: (cu[1:].tolist(), lens.tolist()))
 
     def anyaccel_plan(meta: AttentionMetadata) -> None:
         if meta.cu_seqlens_q is not None and meta.prefill_seq_lens is not None:
-            planned = (meta.cu_seqlens_q[1:].tolist(), meta.prefill_seq_lens.tolist())
-            lists.set((meta.cu_seqlens_q, meta.prefill_seq_lens), planned)
-            meta.plans[PREFILL] = planned
+            meta.plans[PREFILL] = lengths.plan(meta.cu_seqlens_q, meta.prefill_seq_lens)
 
     def fia_prefill(
         q,
@@ -152,8 +119,7 @@ def prefill(spec: AttentionSpec, platform: Platform):
         k_scale=None,
         v_scale=None,
     ):
-        planned = lists.get((cu_seqlens_q, seq_lens))
-        q_cum, kv_lens = planned or (cu_seqlens_q[1:].tolist(), seq_lens.tolist())
+        q_cum, kv_lens = lengths(cu_seqlens_q, seq_lens)
         return _call(
             spec,
             q.contiguous(),
@@ -178,16 +144,11 @@ def decode(spec: AttentionSpec, platform: Platform):
     # one query per sequence sees its whole history: no mask unless a window cuts it (band, mode 4)
     modes = _modes(spec, causal=False)
     sink_of = Converted(lambda s: s.to(gates.SINK_DTYPE))
-    lists = HostLists()
-
-    def host(seq_lens: torch.Tensor) -> tuple[list[int], list[int]]:
-        return list(range(1, seq_lens.numel() + 1)), seq_lens.tolist()
+    lengths = Planned(lambda lens: (list(range(1, lens.numel() + 1)), lens.tolist()))
 
     def anyaccel_plan(meta: AttentionMetadata) -> None:
         if meta.decode_seq_lens is not None:
-            planned = host(meta.decode_seq_lens)
-            lists.set((meta.decode_seq_lens,), planned)
-            meta.plans[DECODE] = planned
+            meta.plans[DECODE] = lengths.plan(meta.decode_seq_lens)
 
     def fia_decode(
         q,
@@ -203,7 +164,7 @@ def decode(spec: AttentionSpec, platform: Platform):
         k_scale=None,
         v_scale=None,
     ):
-        q_cum, kv_lens = lists.get((seq_lens,)) or host(seq_lens)
+        q_cum, kv_lens = lengths(seq_lens)
         return _call(
             spec,
             q.contiguous(),
@@ -225,18 +186,13 @@ def decode(spec: AttentionSpec, platform: Platform):
 def write_kv(spec: AttentionSpec, platform: Platform):
     """npu_scatter_pa_kv_cache on the NHD cache ("Norm" mode). The slots must be valid (no -1): the padded
     tokens are dropped first, with the kept indices computed once per forward in the plan."""
-    kept = HostLists()
-
-    def valid(slot_mapping: torch.Tensor) -> torch.Tensor | None:
-        keep = (slot_mapping >= 0).nonzero().flatten()
-        return None if keep.numel() == slot_mapping.numel() else keep
+    kept = Planned(kept_slots)
 
     def anyaccel_plan(meta: AttentionMetadata) -> None:
-        kept.set((meta.slot_mapping,), ([valid(meta.slot_mapping)],))  # type: ignore[list-item]
+        kept.plan(meta.slot_mapping)
 
     def scatter_kv(k, v, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None):
-        planned = kept.get((slot_mapping,))
-        keep = planned[0][0] if planned is not None else valid(slot_mapping)
+        keep = kept(slot_mapping)
         if keep is not None:
             k, v, slot_mapping = k[keep], v[keep], slot_mapping[keep]
         torch_npu.npu_scatter_pa_kv_cache(

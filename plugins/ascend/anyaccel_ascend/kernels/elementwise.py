@@ -19,7 +19,7 @@ import torch_npu
 from anyaccel.ops.rope import RopeSpec
 from anyaccel.platforms.base import Platform
 
-from .attention import Converted
+from .planned import Converted
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:

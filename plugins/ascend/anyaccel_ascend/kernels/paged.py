@@ -19,7 +19,7 @@ from anyaccel.ops.attention import AttentionMetadata, AttentionSpec
 from anyaccel.platforms.base import Platform
 
 from ..layouts import flat
-from .attention import HostLists
+from .planned import Planned, kept_slots
 
 PREFILL = "npu.paged_prefill_310p"
 
@@ -48,15 +48,11 @@ def _attend(spec, view, q, k_cache, v_cache, tables, lens, rows, scale):
 
 def decode(spec: AttentionSpec, platform: Platform):
     view = _cache_view(spec)
-    plans = HostLists()
-
-    def rows_of(seq_lens: torch.Tensor) -> torch.Tensor | None:
-        rows = (seq_lens > 0).nonzero().flatten()
-        return None if rows.numel() == seq_lens.numel() else rows
+    rows_of = Planned(lambda lens: kept_slots(lens - 1))  # the rows with a KV length (lens - 1 >= 0)
 
     def anyaccel_plan(meta: AttentionMetadata) -> None:
         if meta.decode_seq_lens is not None:
-            plans.set((meta.decode_seq_lens,), ([rows_of(meta.decode_seq_lens)],))  # type: ignore[list-item]
+            rows_of.plan(meta.decode_seq_lens)
 
     def paged_decode(
         q,
@@ -72,8 +68,7 @@ def decode(spec: AttentionSpec, platform: Platform):
         k_scale=None,
         v_scale=None,
     ):
-        planned = plans.get((seq_lens,))
-        rows = planned[0][0] if planned is not None else rows_of(seq_lens)
+        rows = rows_of(seq_lens)
         return _attend(spec, view, q, k_cache, v_cache, block_tables, seq_lens.to(torch.int32), rows, scale)
 
     paged_decode.anyaccel_plan = anyaccel_plan  # type: ignore[attr-defined]
@@ -93,14 +88,12 @@ def _per_token(block_tables, cu_seqlens_q, seq_lens) -> tuple[torch.Tensor, torc
 
 def prefill(spec: AttentionSpec, platform: Platform):
     view = _cache_view(spec)
-    plans = HostLists()
+    per_token = Planned(_per_token)
 
     def anyaccel_plan(meta: AttentionMetadata) -> None:
         if meta.cu_seqlens_q is not None and meta.prefill_block_tables is not None:
             keys = (meta.prefill_block_tables, meta.cu_seqlens_q, meta.prefill_seq_lens)
-            planned = _per_token(*keys)
-            plans.set(keys, (planned,))  # type: ignore[arg-type]
-            meta.plans[PREFILL] = planned
+            meta.plans[PREFILL] = per_token.plan(*keys)
 
     def paged_prefill(
         q,
@@ -121,8 +114,7 @@ def prefill(spec: AttentionSpec, platform: Platform):
         k_scale=None,
         v_scale=None,
     ):
-        planned = plans.get((block_tables, cu_seqlens_q, seq_lens))
-        tables, lens = planned[0] if planned is not None else _per_token(block_tables, cu_seqlens_q, seq_lens)
+        tables, lens = per_token(block_tables, cu_seqlens_q, seq_lens)
         return _attend(spec, view, q, k_cache, v_cache, tables, lens, None, scale)
 
     paged_prefill.anyaccel_plan = anyaccel_plan  # type: ignore[attr-defined]
@@ -132,18 +124,13 @@ def prefill(spec: AttentionSpec, platform: Platform):
 def write_kv_nz(spec: AttentionSpec, platform: Platform):
     """_npu_reshape_and_cache into the NZ caches; padded slots (-1) are dropped first (kept indices planned
     once per forward), slots passed as int32 as vllm-ascend does."""
-    kept = HostLists()
-
-    def valid(slot_mapping: torch.Tensor) -> torch.Tensor | None:
-        keep = (slot_mapping >= 0).nonzero().flatten()
-        return None if keep.numel() == slot_mapping.numel() else keep
+    kept = Planned(kept_slots)
 
     def anyaccel_plan(meta: AttentionMetadata) -> None:
-        kept.set((meta.slot_mapping,), ([valid(meta.slot_mapping)],))  # type: ignore[list-item]
+        kept.plan(meta.slot_mapping)
 
     def reshape_and_cache(k, v, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None):
-        planned = kept.get((slot_mapping,))
-        keep = planned[0][0] if planned is not None else valid(slot_mapping)
+        keep = kept(slot_mapping)
         if keep is not None:
             k, v, slot_mapping = k[keep], v[keep], slot_mapping[keep]
         torch_npu._npu_reshape_and_cache(
