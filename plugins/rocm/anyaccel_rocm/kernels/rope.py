@@ -16,7 +16,7 @@ from .warmup import attach
 
 
 def rope(spec, platform: Platform):
-    half = spec.rotary_dim // 2
+    rotary, half = spec.rotary_dim, spec.rotary_dim // 2
     style = 0 if spec.is_neox else 1  # rotate_style: 0 NeoX halves, 1 GPT-J pairs
     held: list = [None, None, None]  # the contract cache, cos, sin
 
@@ -32,9 +32,10 @@ def rope(spec, platform: Platform):
         q2 = q.clone(memory_format=torch.contiguous_format)  # the contract returns new tensors
         k2 = k.clone(memory_format=torch.contiguous_format)
         t = q.shape[0]
+        # as aiter/rotary_embedding.py forward_hip: [1, T, H, D] views, the first rotary_dim channels
         aiter.rope_cached_positions_2c_fwd_inplace(
-            q2.view(1, t, *q.shape[1:]),
-            k2.view(1, t, *k.shape[1:]),
+            q2.view(1, t, *q.shape[1:])[..., :rotary],
+            k2.view(1, t, *k.shape[1:])[..., :rotary],
             cos,
             sin,
             positions.view(1, t),

@@ -18,18 +18,20 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, neox: bool) -
 def rope_cached_positions_2c_fwd_inplace(
     input_x, input_y, cos, sin, positions, rotate_style, reuse_freqs_front_part, nope_first
 ):
-    """input_x/input_y [s, b, h, d]; cos/sin [max_pos, 1, 1, R/2] (reuse_freqs_front_part) in the inputs'
-    dtype; positions [s, b] int64; rotate_style 0 = NeoX halves, 1 = GPT-J pairs. The first R channels
-    rotate (the last R with nope_first), the rest pass through."""
+    """input_x/input_y [s, b, h, R] (aiter/rotary_embedding.py passes the rotary slice of each head, a
+    strided view, and the kernel writes through it); cos/sin [max_pos, 1, 1, R/2] in the inputs' dtype
+    (reuse_freqs_front_part: one half serves both halves); positions [s, b] int64; rotate_style 0 = NeoX
+    halves, 1 = GPT-J pairs."""
     assert input_x.dim() == 4 and input_y.dim() == 4, "inputs must be [s, b, h, d]"
     assert cos.dtype == input_x.dtype and sin.dtype == input_x.dtype, "cos/sin must match the input dtype"
     assert positions.shape == input_x.shape[:2], "positions must be [s, b]"
     assert rotate_style in (0, 1), f"rotate_style {rotate_style}"
-    if not reuse_freqs_front_part:
-        raise NotImplementedError("emulated rope: reuse_freqs_front_part=True only")
+    if not reuse_freqs_front_part or nope_first:
+        raise NotImplementedError("emulated rope: reuse_freqs_front_part=True, nope_first=False only")
     half = cos.shape[-1]
+    for t in (input_x, input_y):
+        assert t.shape[-1] == 2 * half, f"rotary width {t.shape[-1]} != 2 * cos width {half}"
     c = cos[positions].float().view(*positions.shape, 1, half)
     s = sin[positions].float().view(*positions.shape, 1, half)
     for t in (input_x, input_y):
-        part = t[..., -2 * half :] if nope_first else t[..., : 2 * half]
-        part.copy_(_rotate(part.float(), c, s, rotate_style == 0).to(t.dtype))
+        t.copy_(_rotate(t.float(), c, s, rotate_style == 0).to(t.dtype))
