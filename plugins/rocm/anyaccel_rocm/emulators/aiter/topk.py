@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import torch
 
+from ._device import gfx
+
+# compute units of the parts (MI300X/MI325X: 304, MI355X: 256); biased_grouped_topk switches kernels on them
+CU_COUNT = {"gfx942": 304, "gfx950": 256}
+
 
 def _outputs(topk_weights, topk_ids, tokens: int) -> int:
     assert topk_weights.dtype == torch.float32, "topk_weights must be float32"
@@ -51,6 +56,8 @@ def biased_grouped_topk(
     best biased scores sum highest; weights are the unbiased s, renormalised, times routed_scaling_factor."""
     t, e = gating_output.shape
     k = _outputs(topk_weights, topk_ids, t)
+    if t > CU_COUNT.get(gfx(), 304) * 212 and e // num_expert_group <= 32:  # AITER's moe_fused_gate branch
+        assert need_renorm, "Renormalization is required for moe_fused_gate."
     assert correction_bias.shape == (e,), "correction_bias must be [num_experts]"
     assert e % num_expert_group == 0, "num_experts must divide into num_expert_group groups"
     scores = gating_output.float().sigmoid()
