@@ -86,4 +86,6 @@ UNPERMUTE_DTYPE = torch.bfloat16
 WQBMM_GROUP_ALIGN = 32
 # npu_quant_matmul with a per-token scale (WHEEL): float16 or bfloat16 output.
 QUANT_MATMUL_OUT = frozenset({torch.float16, torch.bfloat16})
-# No fp8 matrix units on A2/A3 (NPU_PY: fp8_dtype None; VA uses fp8/MXFP only on the A5 generation).
+# No fp8 matrix units on A2/A3 (NPU_PY: fp8_dtype None; VA uses fp8/MXFP only on the A5 generation): fp8
+# checkpoints are dequantized at load only when the user asks (this plugin's setting).
+FP8_SETTING = "ANYACCEL_ASCEND_FP8"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -117,3 +119,27 @@ def test_plan_builds_host_lists_once_per_forward(monkeypatch):
     for _ in range(2):  # two layers
         res.fn(q, kv, kv, cache, cache, tables, cu, lens, 3, 130, 0.125)
     assert all(a is planned[0] and b is planned[1] for a, b in seen) and len(seen) == 2
+
+
+def test_fp8_is_declined_with_a_reason_unless_dequantization_is_asked(monkeypatch):
+    from anyaccel.ops.quant import GemmSpec
+
+    monkeypatch.setenv("ANYACCEL_EMULATE", EMULATE)
+    anyaccel.reset()
+    res = anyaccel.resolve("quant.fp8_gemm", GemmSpec(torch.bfloat16, "block", n=256, k=256))
+    row = next(c for c in res.candidates if c.kernel.name == "npu.fp8_dequantized_gemm")
+    assert "no fp8 on ascend910b" in (row.reason or "") and "ANYACCEL_ASCEND_FP8=dequantize" in row.reason
+
+
+def test_fp8_checkpoints_dequantized_at_load_pass_the_kit():
+    env = {**os.environ, "ANYACCEL_ASCEND_FP8": "dequantize"}
+    args = ["check", "--emulate", EMULATE, "--kernel", "npu.fp8_dequantized_gemm", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-c", "from anyaccel.cli.main import main; main()", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["failed"] == 0 and result["passed"] > 0

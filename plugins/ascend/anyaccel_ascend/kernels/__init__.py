@@ -184,6 +184,15 @@ KERNELS: list[Kernel] = [
         dtypes=FLOATS,
         prepare=f"{HERE}.linear:prepare",
     ),
+    # fp8 checkpoints: dequantized at load when asked (ANYACCEL_ASCEND_FP8=dequantize), else a reason
+    _kernel(
+        "quant.fp8_gemm",
+        "fp8_dequantized_gemm",
+        "fp8:dequantized_gemm",
+        gates.A2_A3,
+        supports=supports.fp8_dequantized,
+        prepare=f"{HERE}.fp8:prepare",
+    ),
     # quantization: W8A8 dynamic, weight-only int8 and int4
     _kernel("quant.quantize_int8", "dynamic_quant", "quant:quantize_int8", gates.A2_A3, dtypes=HALF),
     _kernel(

@@ -6,6 +6,8 @@ predicates add what a record cannot say: head dims, head counts, window/soft-cap
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from anyaccel.ops.attention import AttentionSpec
@@ -143,6 +145,17 @@ def int8_gemm(spec, platform: Platform) -> str | None:
         return f"scales {spec.scales}: W8A8 dynamic is per-token activations and per-channel weights"
     if spec.out_dtype not in gates.QUANT_MATMUL_OUT:
         return f"output {spec.out_dtype}: npu_quant_matmul with a per-token scale returns float16 or bfloat16"
+    return None
+
+
+def fp8_dequantized(spec, platform: Platform) -> str | None:
+    if os.environ.get(gates.FP8_SETTING, "").strip().lower() != "dequantize":
+        return (
+            f"no fp8 on {platform.capability} (no fp8 matrix units): fp8 checkpoints are not served "
+            f"natively; {gates.FP8_SETTING}=dequantize dequantizes their weights once at load"
+        )
+    if spec.fp8_dtype != "float8_e4m3fn":
+        return f"{spec.fp8_dtype}: checkpoints hold float8_e4m3fn"
     return None
 
 
