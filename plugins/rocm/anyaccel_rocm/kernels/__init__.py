@@ -99,6 +99,14 @@ KERNELS: list[Kernel] = [
         supports=supports.biased_grouped_topk,
     ),
     _kernel(
+        "moe.topk",
+        "grouped_topk",
+        "moe:grouped_topk",
+        mfma=False,
+        dtypes=FLOATS,
+        supports=supports.grouped_topk,
+    ),
+    _kernel(
         "moe.experts",
         "fused_moe",
         "moe:experts",

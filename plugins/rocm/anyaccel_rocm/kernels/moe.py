@@ -64,6 +64,28 @@ def biased_grouped_topk(
     return weights, ids
 
 
+def grouped_topk(
+    router_logits,
+    top_k,
+    scoring="softmax",
+    renormalize=True,
+    n_group=1,
+    topk_group=1,
+    correction_bias=None,
+    routed_scaling_factor=1.0,
+):
+    """moe.topk, grouped without a bias (DeepSeek-V2: a group scores by its best expert) ->
+    aiter.grouped_topk. The scaling factor is applied here: AITER's reference (grouped_topk_torch) leaves
+    it out, so its kernel's handling is not relied on."""
+    weights, ids = _outputs(router_logits, top_k)
+    aiter.grouped_topk(
+        router_logits, weights, ids, n_group, topk_group, renormalize, scoring == "softmax", 1.0
+    )
+    if routed_scaling_factor != 1.0:
+        weights.mul_(routed_scaling_factor)
+    return weights, ids
+
+
 # --- experts --------------------------------------------------------------------------------------------
 
 
@@ -167,3 +189,4 @@ def experts(spec, platform: Platform):
 
 attach(topk_softmax, warmup.topk)
 attach(biased_grouped_topk, warmup.topk)
+attach(grouped_topk, warmup.topk)

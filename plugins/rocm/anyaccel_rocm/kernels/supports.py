@@ -189,6 +189,12 @@ def biased_grouped_topk(spec: Any, platform: Platform) -> Reason:
     return None
 
 
+def grouped_topk(spec: Any, platform: Platform) -> Reason:
+    if not spec.grouped or spec.has_bias:
+        return "grouped_topk: grouped routing without a correction bias (DeepSeek-V2)"
+    return None
+
+
 QUANT_TYPES = {"none": "No", "fp8_tensor": "per_Tensor", "fp8_block": "per_128x128"}
 
 

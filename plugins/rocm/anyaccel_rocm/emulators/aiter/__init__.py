@@ -14,7 +14,7 @@ from .mha import flash_attn_varlen_func
 from .norm import rms_norm, rmsnorm2d_fwd_with_add
 from .quant import per_group_quant_hip, per_tensor_quant_hip, per_token_quant_hip
 from .rope import rope_cached_positions_2c_fwd_inplace
-from .topk import biased_grouped_topk, topk_softmax
+from .topk import biased_grouped_topk, grouped_topk, topk_softmax
 
 __all__ = [
     "ActivationType",
@@ -26,6 +26,7 @@ __all__ = [
     "gelu_tanh_and_mul",
     "gemm_a8w8",
     "gemm_a8w8_blockscale",
+    "grouped_topk",
     "pa_fwd_asm",
     "per_group_quant_hip",
     "per_tensor_quant_hip",

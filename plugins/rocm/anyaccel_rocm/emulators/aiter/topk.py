@@ -73,3 +73,31 @@ def biased_grouped_topk(
         w = w / w.sum(-1, keepdim=True)
     topk_weights.copy_(w * routed_scaling_factor)
     topk_ids.copy_(ids.to(torch.int32))
+
+
+def grouped_topk(
+    gating_output,
+    topk_weights,
+    topk_ids,
+    num_expert_group,
+    topk_group,
+    need_renorm,
+    is_softmax=True,
+    routed_scaling_factor=1.0,
+):
+    """DeepSeek-V2: softmax (or sigmoid) scores; a group's score is its best expert's; the k best experts
+    of the topk_group best groups, renormalised if asked, times routed_scaling_factor."""
+    t, e = gating_output.shape
+    k = _outputs(topk_weights, topk_ids, t)
+    assert e % num_expert_group == 0, "num_experts must divide into num_expert_group groups"
+    logits = gating_output.float()
+    scores = logits.softmax(-1) if is_softmax else logits.sigmoid()
+    group_score = scores.view(t, num_expert_group, -1).amax(-1)
+    keep = torch.zeros_like(group_score, dtype=torch.bool)
+    keep.scatter_(1, group_score.topk(topk_group, dim=-1).indices, True)
+    masked = scores.masked_fill(~keep.repeat_interleave(e // num_expert_group, dim=1), 0.0)
+    w, ids = masked.topk(k, dim=-1)
+    if need_renorm:
+        w = w / w.sum(-1, keepdim=True)
+    topk_weights.copy_(w * routed_scaling_factor)
+    topk_ids.copy_(ids.to(torch.int32))
