@@ -144,3 +144,12 @@ def test_the_op_reference_in_the_docs_is_generated_from_the_contracts():
     )
     text = page.read_text()
     assert all(signature(op) in text for op in CORE_OPS)
+
+
+def test_explain_gives_a_changed_attention_spec_the_cache_a_model_would_get(capsys):
+    # on gfx942 the default head dim 128 reads AITER's assembly layout; head dim 64 is served on NHD pages
+    argv = ("explain", "attention.decode", "--emulate", "rocm:gfx942", "--json")
+    default = json.loads(run(capsys, *argv)[1])
+    changed = json.loads(run(capsys, *argv, "--set", "head_dim=64")[1])
+    assert default["selected"] == "aiter.pa_asm_decode" and "AITER_PA_ASM" in default["spec"]
+    assert changed["selected"] == "aiter.paged_decode" and "kv_layout='NHD'" in changed["spec"]

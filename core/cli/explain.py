@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+from dataclasses import replace
 
 from anyaccel import context
 from anyaccel.dispatch import resolve
 from anyaccel.errors import ResolutionError
+from anyaccel.ops.attention import AttentionSpec, kv_cache_spec
 
 from .main import add_emulate, add_simulate
 from .spec_args import add_spec_arguments, spec_from_args
@@ -30,6 +32,7 @@ def main(args: argparse.Namespace) -> int:
     platform = ctx.platform
     opdef = ctx.op(args.op)
     spec = spec_from_args(opdef, opdef.default_spec(platform), args)
+    spec = _with_its_cache(spec, args, platform)
     res = resolve(args.op, spec, platform=platform)
     if not platform.simulated and res.selected is not None:
         with contextlib.suppress(ResolutionError):
@@ -48,6 +51,22 @@ def main(args: argparse.Namespace) -> int:
     print()
     print(f"selected: {res.selected.name}" if res.selected else f"no kernel: {res.error}")
     return 0
+
+
+def _with_its_cache(spec, args: argparse.Namespace, platform):
+    """An attention spec the user changed gets the cache a model with it would get (layout and block size
+    chosen for its head dim and dtype), unless the user named the layout or block size too."""
+    named = " ".join([*args.spec_set, args.spec_json or ""])
+    if not isinstance(spec, AttentionSpec) or not named.strip() and not args.dtype:
+        return spec
+    if "kv_layout" in named or "block_size" in named:
+        return spec
+    try:
+        return kv_cache_spec(
+            replace(spec, kv_layout=AttentionSpec.kv_layout, block_size=16), platform=platform
+        )
+    except ResolutionError:
+        return spec
 
 
 def _mode(platform) -> str:
