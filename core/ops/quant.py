@@ -296,6 +296,8 @@ INT8_GEMM = OpDef(
     check_args=_check_gemm("quant.int8_gemm", ("int8",)),
     weights=("b", "b_scale"),
 )
+
+
 def _check_w8(spec: W8A16Spec, x, qweight, scales, bias=None) -> None:
     op = "quant.w8a16_gemm"
     expect_tensor(op, "x", x, shape=(None, spec.k), dtype=spec.dtype)
