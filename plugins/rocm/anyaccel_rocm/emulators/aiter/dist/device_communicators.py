@@ -1,0 +1,1 @@
+"""aiter.dist.device_communicators: the package of AITER's communicators."""
