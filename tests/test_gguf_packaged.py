@@ -23,6 +23,8 @@ def test_default_run_answers_with_the_packaged_gguf(capsys):
     assert data["model"]["gguf"]["schemes"] == {"w4_affine": 120, "w8_group": 1}  # 30 layers x 4, the head
     assert data["model"]["gguf"]["dequantized_layers"] == []
     kernels = {k["op"]: k["kernel"] for k in data["kernels"]}
+    [w4] = [k for k in data["kernels"] if k["op"] == "quant.w4a16_gemm"]
+    assert w4["formats"] == ["affine"]
     assert "linear.gemm" not in kernels  # no dense linear layer is left
     assert kernels["quant.w4a16_gemm"] in ("cpu.native_w4a16_affine", "reference.w4a16_gemm")
     first = data["outputs"][0]

@@ -71,7 +71,13 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
     outputs = llm.generate(inputs, params)
     stats = llm.stats
     # one row per (op, kernel): layers that bind the same kernel for different shapes share a row
-    kernels = sorted({(r.op, r.selected.name, r.selected.provider) for r in resolutions(llm.model)})
+    bound = list(resolutions(llm.model))
+    kernels = sorted({(r.op, r.selected.name, r.selected.provider) for r in bound})
+    # the weight format each quantized GEMM kernel was bound for (affine, gptq, awq, ...)
+    formats: dict[tuple[str, str], set[str]] = {}
+    for r in bound:
+        if getattr(r.spec, "format", None):
+            formats.setdefault((r.op, r.selected.name), set()).add(r.spec.format)
     data: dict[str, Any] = {
         "platform": anyaccel.get_platform().to_json(),
         "model": {
@@ -82,7 +88,11 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
             "world_size": llm.parallel.world_size,
             "chat_template": chat,
         },
-        "kernels": [{"op": op, "kernel": kernel, "provider": provider} for op, kernel, provider in kernels],
+        "kernels": [
+            {"op": op, "kernel": kernel, "provider": provider}
+            | ({"formats": sorted(formats[op, kernel])} if (op, kernel) in formats else {})
+            for op, kernel, provider in kernels
+        ],
         "throughput": {
             "prompts": len(prompts),
             "prefill_tokens": stats.prefill_tokens,
