@@ -73,6 +73,8 @@ def detect(
     if len(found) > 1:
         names = ", ".join(f"{p.name} ({p.device_name})" for p in found)
         raise PlatformError(f"several accelerators detected: {names}; choose one with ANYACCEL_PLATFORM")
+    if not found and "cpu" not in families:
+        raise PlatformError("no platform family can describe this machine: the cpu family is not registered")
     platform = found[0] if found else families["cpu"].probe()
     assert platform is not None
     return Detection(platform, found, errors)
