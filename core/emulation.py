@@ -3,7 +3,7 @@
 `ANYACCEL_EMULATE=npu:ascend910b` describes the platform exactly as the device would be (name, capability,
 fp8 dtype, dist backend, dtypes, features) but keeps tensors on the host CPU, and installs every emulator
 the active plugins offer for that platform into `sys.modules` under the vendor's import names, so the
-plugin's kernels import "torch_npu" and really run. This proves the plugin's side (argument mapping,
+plugin's kernels import the vendor's module and really run. This proves the plugin's side (argument mapping,
 layouts, weight preparation, gating) against the conformance kit's oracles; it proves nothing about the
 vendor kernel itself, which only the device can.
 
@@ -27,9 +27,9 @@ from anyaccel.platforms.base import Platform
 class Emulator:
     """A plain-torch stand-in for a vendor's Python API, returned by the `anyaccel_emulators` hook.
 
-    modules:   {vendor import name: emulator module}, e.g. {"torch_npu": "anyaccel_ascend.emulators.npu"}.
-               A dotted vendor name ("flashinfer.decode") becomes a submodule of its parent, so both
-               `import flashinfer.decode` and `from flashinfer import decode` find it.
+    modules:   {vendor import name: emulator module}, e.g. {"acme_runtime": "anyaccel_acme.emulator"}.
+               A dotted vendor name ("acme_runtime.attention") becomes a submodule of its parent, so both
+               `import acme_runtime.attention` and `from acme_runtime import attention` find it.
     platforms: platform names whose emulation installs it
     provides:  distributions it stands in for ("torch-npu"): kernels that require them become eligible
 

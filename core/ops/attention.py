@@ -363,9 +363,9 @@ def _check_write_kv(
 def kv_cache_spec(spec: AttentionSpec, block_size: int | None = None, platform=None) -> AttentionSpec:
     """`spec` with the KV layout and block size the best decode kernel reads: the cache a model allocates.
     Decode is resolved in every known layout for `block_size` if fixed, else for the spec's block size and
-    every size a decode kernel declares (torch_npu's 128-token pages), and the best-ranked selection wins,
-    so a vendor kernel with its own layout or block size beats a reference that reads any; among a kernel's
-    sizes the spec's, else its smallest, is taken. Raises ResolutionError when no decode kernel serves any."""
+    every size a decode kernel declares (one reading only 128-token pages, say); the best-ranked selection
+    wins, so a vendor kernel with its own layout or block size beats a reference that reads any; among a
+    kernel's sizes the spec's, else its smallest, is taken. Raises ResolutionError when no decode kernel serves any."""
     from dataclasses import replace
 
     from anyaccel import context

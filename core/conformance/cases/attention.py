@@ -224,7 +224,7 @@ DECODE = (
     (Shape(F16, 16, 4, 128, 16, kv_dtype=E4M3FN), (45, 0, 3, 77), False),
     (Shape(F32, 12, 3, 80, 128, window=9), (129, 2, 300), False),
     (Shape(F32, 12, 4, 80, 16, window=20, softcap=6.0, sinks=True), (65, 0, 3, 40), False),
-    # 16-bit keys in 128-token pages (torch_npu's paged attention reads only those): GQA 8 with a padded
+    # 16-bit keys in 128-token pages (some vendors' paged attention reads only those): GQA 8 with a padded
     # row, a window, sinks at head dim 64, HND, and head dim 512
     (Shape(F16, 16, 2, 128, 128), (200, 0, 129, 5), False),
     (Shape(BF16, 8, 1, 64, 128, window=40), (300, 7, 41), False),
@@ -266,7 +266,7 @@ WRITE_KV = (
     (Shape(F32, 16, 16, 96, 16, "HND"), 21, 3, 2, False),  # block_size == Hkv
     (Shape(F16, 8, 2, 128, 16, kv_dtype=E4M3FN), 29, 4, 3, False),
     (Shape(BF16, 8, 2, 64, 32, "HND", kv_dtype=E4M3FNUZ), 41, 3, 6, False),
-    (Shape(F16, 8, 2, 128, 128), 45, 3, 4, False),  # 128-token pages of 16-bit keys (torch_npu)
+    (Shape(F16, 8, 2, 128, 128), 45, 3, 4, False),  # 128-token pages of 16-bit keys
     (Shape(BF16, 4, 1, 64, 128), 130, 3, 0, False),
     (Shape(BF16, 8, 1, 128, 128, "HND"), 4100, 40, 17, True),
 )
