@@ -365,7 +365,8 @@ def kv_cache_spec(spec: AttentionSpec, block_size: int | None = None, platform=N
     Decode is resolved in every known layout for `block_size` if fixed, else for the spec's block size and
     every size a decode kernel declares (one reading only 128-token pages, say); the best-ranked selection
     wins, so a vendor kernel with its own layout or block size beats a reference that reads any; among a
-    kernel's sizes the spec's, else its smallest, is taken. Raises ResolutionError when no decode kernel serves any."""
+    kernel's sizes the spec's, else its smallest, is taken. Raises ResolutionError when no decode kernel
+    serves any."""
     from dataclasses import replace
 
     from anyaccel import context
