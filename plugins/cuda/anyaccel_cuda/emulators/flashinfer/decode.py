@@ -25,6 +25,15 @@ def check_workspace(buffer: torch.Tensor) -> None:
     require(buffer.dtype == torch.uint8 and buffer.dim() == 1, "workspace buffer must be a 1-D uint8 tensor")
 
 
+def check_wrapper(what: str, workspace: torch.Tensor, kv_layout: str, backend: str) -> None:
+    """What the paged prefill and decode wrappers both check when constructed (`what`: prefill, decode)."""
+    check_workspace(workspace)
+    require(kv_layout in ("NHD", "HND"), f"Invalid kv_layout {kv_layout}")
+    require(backend in ("auto", "fa2", "fa3"), f"backend {backend!r} is not emulated", NotImplementedError)
+    require(arch.major() >= 8, f"FlashInfer {what} needs compute capability 8.0 or newer", RuntimeError)
+    require(backend != "fa3" or arch.major() == 9, "the fa3 backend runs on sm_90 only", RuntimeError)
+
+
 def trtllm_backend(backend: str, api: str) -> str:
     """The backend trtllm_batch_* resolves to on this device, or the device's error."""
     major = arch.major()
@@ -141,13 +150,7 @@ class BatchDecodeWithPagedKVCacheWrapper:
         jit_kwargs: dict[str, Any] | None = None,
     ) -> None:
         api = "BatchDecodeWithPagedKVCacheWrapper"
-        check_workspace(float_workspace_buffer)
-        require(kv_layout in ("NHD", "HND"), f"Invalid kv_layout {kv_layout}")
-        require(
-            backend in ("auto", "fa2", "fa3"), f"backend {backend!r} is not emulated", NotImplementedError
-        )
-        require(arch.major() >= 8, "FlashInfer decode needs compute capability 8.0 or newer", RuntimeError)
-        require(backend != "fa3" or arch.major() == 9, "the fa3 backend runs on sm_90 only", RuntimeError)
+        check_wrapper("decode", float_workspace_buffer, kv_layout, backend)
         not_emulated(api, use_cuda_graph=(use_cuda_graph, False), jit_args=(jit_args, None))
         self._kv_layout = kv_layout
         self._plan: dict[str, Any] | None = None

@@ -12,10 +12,9 @@ from typing import Any
 
 import torch
 
-from .. import arch
 from ..attention_math import attend, gather_pages
 from ..errors import not_emulated, require
-from .decode import check_sinks, check_workspace, scalar, trtllm_backend
+from .decode import check_sinks, check_workspace, check_wrapper, scalar, trtllm_backend
 from .paged import HEAD_DIMS, KV_DTYPES, Q_DTYPES, as_dtype, check_csr, sequence_lengths, split_cache
 
 
@@ -119,13 +118,7 @@ class BatchPrefillWithPagedKVCacheWrapper:
         jit_kwargs: dict[str, Any] | None = None,
     ) -> None:
         api = "BatchPrefillWithPagedKVCacheWrapper"
-        check_workspace(float_workspace_buffer)
-        require(kv_layout in ("NHD", "HND"), f"Invalid kv_layout {kv_layout}")
-        require(
-            backend in ("auto", "fa2", "fa3"), f"backend {backend!r} is not emulated", NotImplementedError
-        )
-        require(arch.major() >= 8, "FlashInfer prefill needs compute capability 8.0 or newer", RuntimeError)
-        require(backend != "fa3" or arch.major() == 9, "the fa3 backend runs on sm_90 only", RuntimeError)
+        check_wrapper("prefill", float_workspace_buffer, kv_layout, backend)
         not_emulated(api, use_cuda_graph=(use_cuda_graph, False), custom_mask_buf=(custom_mask_buf, None))
         not_emulated(api, jit_args=(jit_args, None))
         self._kv_layout = kv_layout
