@@ -45,7 +45,7 @@ SIGNATURES: dict[str, tuple] = {
         _int,
     ),
     "anyaccel_write_kv_f32": ((_p, _i64, _i64, _p, _i64, _i64, _i64, _i64, _i64, _p, _p, _i64, _p), _int),
-    "anyaccel_topk_f32": ((_p, _i64, _i64, _i64, _int, _p, _int, _f32, _p, _p), None),
+    "anyaccel_topk_f32": ((_p, _i64, _i64, _i64, _int, _p, _int, _f32, _p, _p), _int),
     "anyaccel_gemm_f32": ((_p, _i64, _i64, _i64, _p, _i64, _p, _p), None),
     "anyaccel_w4_affine_f32": ((_p, _i64, _i64, _i64, _p, _i64, _p, _p, _i64, _p, _p), _int),
     "anyaccel_w8_group_f32": ((_p, _i64, _i64, _i64, _p, _i64, _p, _i64, _p, _p), None),
@@ -141,3 +141,19 @@ def ptr(t: torch.Tensor | None) -> int | None:
 def as_dtype(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """t in `dtype`, contiguous (no copy when it already is both)."""
     return (t if t.dtype == dtype else t.to(dtype)).contiguous()
+
+
+def ids_as(op: str, name: str, t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Integer ids (block ids, lengths, expert ids) in the `dtype` a C kernel reads, contiguous. Ids of
+    another width are range-checked in their own width before they are narrowed: an int64 id of 2**32 + 1
+    must not become id 1. The contract's dtype costs nothing (no check, no copy)."""
+    if t.dtype == dtype:
+        return t.contiguous()
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise ValueError(f"{op}: {name} must hold integer ids, got {t.dtype}")
+    info = torch.iinfo(dtype)
+    if t.numel():
+        low, high = (int(v) for v in torch.aminmax(t))
+        if low < info.min or high > info.max:
+            raise ValueError(f"{op}: {name} holds {low if low < info.min else high}, outside {dtype}'s range")
+    return t.to(dtype).contiguous()

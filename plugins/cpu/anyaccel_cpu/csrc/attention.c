@@ -5,7 +5,11 @@
  *   m' = max(m, max_p s_p),  l' = l e^(m - m') + sum_p e^(s_p - m'),  acc' = acc e^(m - m') + sum_p e^(s_p - m') v_p
  *
  * A sink (a per-head logit with no value) is the starting state m = sink, l = 1. */
+#include "scratch.h"
 #include "vec.h"
+
+/* each OpenMP thread's running maxima, sums and page scores: G * (2 + block_size) floats */
+static _Thread_local Scratch decode_scratch;
 
 /* s[j] = <q, keys + j * stride> for j < n: four keys at a time, so four independent FMA chains */
 static void scores(const float *q, const float *keys, int64_t stride, int64_t n, int64_t D, float *s) {
@@ -75,8 +79,10 @@ static void exp_inplace(float *x, int64_t n) {
 }
 
 /* q [B, Hq, D] with strides (q_sb, q_sh, 1); out [B, Hq, D] contiguous; block_tables [B, max_blocks] int32;
- * seq_lens [B] int32; sinks [Hq] float32 or NULL. Returns 0, or -1 when a sequence's table names a block
- * outside [0, num_blocks) or its length exceeds max_blocks * block_size. */
+ * seq_lens [B] int32; sinks [Hq] float32 or NULL. Returns 0, -1 when a sequence's table names a block
+ * outside [0, num_blocks) among its first ceil(len / block_size) entries or its length exceeds
+ * max_blocks * block_size (that sequence's output is then zeros, never another sequence's), -2 when scratch
+ * memory cannot be had. Only a sequence's own pages are read, and only its first len slots of them. */
 int anyaccel_paged_decode_f32(const float *q, int64_t B, int64_t Hq, int64_t D, int64_t q_sb, int64_t q_sh,
                               const float *k_cache, const float *v_cache, int64_t num_blocks,
                               int64_t block_size, int64_t Hkv, const int32_t *block_tables,
@@ -90,10 +96,16 @@ int anyaccel_paged_decode_f32(const float *q, int64_t B, int64_t Hq, int64_t D, 
         float *o = out + (b * Hq + h * G) * D;
         if (len <= 0 || len > max_blocks * block_size) {
             memset(o, 0, (size_t)(G * D) * sizeof(float));
-            failed |= len > 0;
+            failed |= len > 0 ? 1 : 0;
             continue;
         }
-        float m[G], l[G], s[G][block_size];
+        float *m = grow(&decode_scratch, (size_t)(G * (2 + block_size)) * sizeof(float));
+        if (!m) {
+            memset(o, 0, (size_t)(G * D) * sizeof(float));
+            failed |= 2;
+            continue;
+        }
+        float *l = m + G, *s = l + G; /* s: G rows of block_size scores */
         for (int64_t g = 0; g < G; g++) {
             m[g] = sinks ? sinks[h * G + g] : -INFINITY;
             l[g] = sinks ? 1.0f : 0.0f;
@@ -103,7 +115,8 @@ int anyaccel_paged_decode_f32(const float *q, int64_t B, int64_t Hq, int64_t D, 
         for (int64_t page = start / block_size; page * block_size < len; page++) {
             int64_t block = block_tables[b * max_blocks + page];
             if (block < 0 || block >= num_blocks) {
-                failed = 1;
+                memset(o, 0, (size_t)(G * D) * sizeof(float));
+                failed |= 1;
                 break;
             }
             int64_t p0 = page * block_size < start ? start - page * block_size : 0;
@@ -112,7 +125,7 @@ int anyaccel_paged_decode_f32(const float *q, int64_t B, int64_t Hq, int64_t D, 
             const float *values = v_cache + block * block_size * token_stride + h * D;
             int64_t n = p1 - p0;
             for (int64_t g = 0; g < G; g++) {
-                float *sg = s[g];
+                float *sg = s + g * block_size;
                 scores(q + b * q_sb + (h * G + g) * q_sh, keys + p0 * token_stride, token_stride, n, D, sg);
                 float top = m[g];
                 for (int64_t j = 0; j < n; j++) {
@@ -136,5 +149,5 @@ int anyaccel_paged_decode_f32(const float *q, int64_t B, int64_t Hq, int64_t D, 
             for (int64_t d = 0; d < D; d++) o[g * D + d] *= inv;
         }
     }
-    return failed ? -1 : 0;
+    return failed & 2 ? -2 : failed ? -1 : 0;
 }

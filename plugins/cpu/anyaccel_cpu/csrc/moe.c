@@ -9,32 +9,17 @@
  * An expert with many rows (prefill) has its block packed k-major once per work item and runs the tiled
  * micro-kernel (tile.h); one with a few rows (decode) streams its weights through dots.h.
  * Experts add up in ascending id order, so results do not depend on the thread count. */
-#include <stdlib.h>
-
 #include "dots.h"
+#include "scratch.h"
 #include "tile.h"
 
 enum { ACT_SILU = 0, ACT_GELU = 1 };
 enum { ROWS = 32 };     /* output rows (of I in stage 1, of H in stage 2) per work item: 2 x TILE_N */
 enum { PACK_MIN = 16 }; /* an expert with this many rows has its block packed for the tiled kernel */
 
-/* Per-thread scratch that only grows, so that its pages stay mapped from one call to the next: the routing
- * tables (calling thread) and the packed weight blocks (each OpenMP thread; those threads persist). */
-typedef struct {
-    void *data;
-    size_t size;
-} Scratch;
-
+/* The routing tables (calling thread) and the packed weight blocks (each OpenMP thread; those threads
+ * persist): per-thread scratch (scratch.h). */
 static _Thread_local Scratch route_scratch, pack_scratch;
-
-static void *grow(Scratch *s, size_t size) {
-    if (size > s->size) {
-        free(s->data);
-        s->data = malloc(size);
-        s->size = s->data ? size : 0;
-    }
-    return s->data;
-}
 
 static void activate(float *dst, const float *gate, const float *up, int n, int act) {
     int i = 0;

@@ -18,7 +18,7 @@ from anyaccel.ops.attention import AttentionSpec
 from anyaccel.ops.base import expect_tensor
 from anyaccel.platforms.base import Platform
 
-from ..native import as_dtype, native, ptr
+from ..native import as_dtype, ids_as, native, ptr
 
 
 def _pages(cache: torch.Tensor, table: torch.Tensor, scale: torch.Tensor | None, dtype: torch.dtype):
@@ -99,7 +99,7 @@ def native_decode(spec: AttentionSpec, platform: Platform) -> Callable[..., torc
     query heads, soft-capping and sinks included."""
     lib = native()
     op, f32 = "attention.decode", torch.float32
-    hq, hkv, d = spec.num_q_heads, spec.num_kv_heads, spec.head_dim
+    hq, hkv, d, block_size = spec.num_q_heads, spec.num_kv_heads, spec.head_dim, spec.block_size
 
     def cpu_native_decode(
         q: torch.Tensor,
@@ -118,7 +118,8 @@ def native_decode(spec: AttentionSpec, platform: Platform) -> Callable[..., torc
         # the C kernel trusts these shapes: checked on every call, not only under ANYACCEL_VALIDATE
         b = q.shape[0]
         expect_tensor(op, "q", q, dtype=f32, shape=(b, hq, d))
-        expect_tensor(op, "k_cache", k_cache, dtype=f32, shape=(None, None, hkv, d))
+        # the cache's block size is the spec's, the one it was allocated with (Attention.allocate_cache)
+        expect_tensor(op, "k_cache", k_cache, dtype=f32, shape=(None, block_size, hkv, d))
         expect_tensor(op, "v_cache", v_cache, dtype=f32, shape=tuple(k_cache.shape))
         expect_tensor(op, "block_tables", block_tables, shape=(b, None))
         expect_tensor(op, "seq_lens", seq_lens, shape=(b,))
@@ -128,16 +129,19 @@ def native_decode(spec: AttentionSpec, platform: Platform) -> Callable[..., torc
         if q.stride(-1) != 1:
             q = q.contiguous()
         kc, vc = k_cache.contiguous(), v_cache.contiguous()
-        tables, lens = as_dtype(block_tables, torch.int32), as_dtype(seq_lens, torch.int32)
+        tables = ids_as(op, "block_tables", block_tables, torch.int32)
+        lens = ids_as(op, "seq_lens", seq_lens, torch.int32)
         out = q.new_empty(b, hq, d)
         status = lib.anyaccel_paged_decode_f32(
-            ptr(q), b, hq, d, q.stride(0), q.stride(1), ptr(kc), ptr(vc), kc.shape[0], kc.shape[1], hkv,
+            ptr(q), b, hq, d, q.stride(0), q.stride(1), ptr(kc), ptr(vc), kc.shape[0], block_size, hkv,
             ptr(tables), tables.shape[1], ptr(lens), scale, sliding_window, softcap, ptr(sinks), ptr(out),
         )  # fmt: skip
+        if status == -2:
+            raise MemoryError(f"{op}: no memory for the CPU kernel's scratch")
         if status:
             raise ValueError(
                 f"{op}: a block table names a block outside the cache's {kc.shape[0]} or a sequence is "
-                f"longer than its table's {tables.shape[1]} blocks of {kc.shape[1]}"
+                f"longer than its table's {tables.shape[1]} blocks of {block_size}"
             )
         return out
 
@@ -170,7 +174,7 @@ def native_write_kv(spec: AttentionSpec, platform: Platform) -> Callable[..., No
             raise ValueError(f"{op}: the caches must be contiguous to be written in place")
         k = k if k.stride(-1) == 1 else k.contiguous()
         v = v if v.stride(-1) == 1 else v.contiguous()
-        slots = as_dtype(slot_mapping, torch.int64)
+        slots = ids_as(op, "slot_mapping", slot_mapping, torch.int64)
         status = lib.anyaccel_write_kv_f32(
             ptr(k), k.stride(0), k.stride(1), ptr(v), v.stride(0), v.stride(1), t, hkv, d,
             ptr(k_cache), ptr(v_cache), k_cache.shape[0] * k_cache.shape[1], ptr(slots),

@@ -17,7 +17,7 @@ from anyaccel.ops.base import expect_tensor
 from anyaccel.ops.moe import MoESpec
 from anyaccel.platforms.base import Platform
 
-from ..native import as_dtype, native, ptr
+from ..native import as_dtype, ids_as, native, ptr
 
 OP = "moe.experts"
 ACTIVATIONS = {"silu": 0, "gelu": 1}
@@ -39,6 +39,10 @@ def experts(spec: MoESpec, platform: Platform) -> Callable[..., torch.Tensor]:
         w2_scale: torch.Tensor | None = None,
         w13_zeros: torch.Tensor | None = None,
         w2_zeros: torch.Tensor | None = None,
+        w13_bias: torch.Tensor | None = None,
+        w2_bias: torch.Tensor | None = None,
+        w13_global_scale: torch.Tensor | None = None,
+        w2_global_scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
         # the C kernel trusts these shapes: checked on every call, not only under ANYACCEL_VALIDATE
         t = hidden.shape[0]
@@ -52,8 +56,8 @@ def experts(spec: MoESpec, platform: Platform) -> Callable[..., torch.Tensor]:
             expect_tensor(OP, "expert_map", expert_map, dims=1)
         x = hidden.contiguous()
         w13, w2 = w13.contiguous(), w2.contiguous()
-        weights, ids = as_dtype(topk_weights, torch.float32), as_dtype(topk_ids, torch.int32)
-        expert_map = None if expert_map is None else as_dtype(expert_map, torch.int32)
+        weights, ids = as_dtype(topk_weights, torch.float32), ids_as(OP, "topk_ids", topk_ids, torch.int32)
+        expert_map = None if expert_map is None else ids_as(OP, "expert_map", expert_map, torch.int32)
         out = torch.empty_like(x)
         status = lib.anyaccel_moe_experts_f32(
             ptr(x), x.shape[0], h, ptr(w13), ptr(w2), e, i, ptr(weights), ptr(ids), k,
@@ -95,8 +99,10 @@ def topk(
     logits = as_dtype(router_logits, torch.float32)
     weights = torch.empty(t, top_k, dtype=torch.float32)
     ids = torch.empty(t, top_k, dtype=torch.int32)
-    native().anyaccel_topk_f32(
+    status = native().anyaccel_topk_f32(
         ptr(logits), t, e, top_k, int(scoring == "sigmoid"), ptr(correction_bias), int(renormalize),
         routed_scaling_factor, ptr(weights), ptr(ids),
     )  # fmt: skip
+    if status:
+        raise MemoryError(f"{op}: no memory for the CPU kernel's scratch")
     return weights, ids

@@ -7,7 +7,7 @@ import torch
 
 from anyaccel.ops.base import expect_tensor
 
-from ..native import as_dtype, native, ptr
+from ..native import as_dtype, ids_as, native, ptr
 
 OP = "rope.apply"
 
@@ -26,7 +26,8 @@ def native_apply(
         raise ValueError(f"{OP}: cos_sin_cache has {rotary_dim} columns, expected an even count <= {d}")
     q = q if q.stride(-1) == 1 else q.contiguous()
     k = k if k.stride(-1) == 1 else k.contiguous()
-    positions, cache = as_dtype(positions, torch.int64), as_dtype(cos_sin_cache, torch.float32)
+    positions = ids_as(OP, "positions", positions, torch.int64)
+    cache = as_dtype(cos_sin_cache, torch.float32)
     q_out = torch.empty(q.shape, dtype=torch.float32)
     k_out = torch.empty(k.shape, dtype=torch.float32)
     status = native().anyaccel_rope_f32(
