@@ -121,6 +121,12 @@ class Settings:
     emulate: str | None = None
     probe_timeout: float = DEFAULT_SECONDS
 
+    def asks_for(self, platform: str) -> bool:
+        """Whether `platform` is the one named by ANYACCEL_PLATFORM, ANYACCEL_SIMULATE or ANYACCEL_EMULATE:
+        a vendor plugin is active then even where its runtime is not installed (plans, emulators)."""
+        named = (self.simulate or "", self.emulate or "")
+        return self.platform == platform or any(t.split(":", 1)[0].strip().lower() == platform for t in named)
+
     @classmethod
     def from_environ(cls) -> Settings:
         allow = os.environ.get("ANYACCEL_PLUGINS", "").strip()

@@ -19,7 +19,7 @@ from anyaccel.errors import PlatformError, StrictModeError
 from anyaccel.ops.norm import NormSpec
 from anyaccel.platforms import mps
 
-VENDOR_PROBE_MODULES = ("pynvml", "amdsmi", "torch_npu", "torch_musa")
+VENDOR_PROBE_MODULES = ("pynvml", "amdsmi", "torch_npu", "torch_musa", "pymtml")
 
 
 def fake_module(monkeypatch, name: str, **attrs) -> types.ModuleType:
@@ -85,15 +85,27 @@ def fake_npu(monkeypatch, device_name: str, count: int = 8) -> None:
     monkeypatch.setattr(torch, "npu", npu, raising=False)
 
 
-def fake_musa(monkeypatch, device_name: str, capability: tuple[int, int]) -> None:
+def fake_musa(monkeypatch, devices: list[tuple[str, tuple[int, int]]]) -> None:
+    """torch_musa installed (its device probes raise: detection must not use them) and pymtml listing
+    `devices` by physical index."""
     fake_module(monkeypatch, "torch_musa")
+
+    def initialises(*args):
+        raise AssertionError("torch_musa's device probes initialise the device")
+
     musa = SimpleNamespace(
-        is_available=lambda: True,
-        device_count=lambda: 8,
-        get_device_name=lambda i: device_name,
-        get_device_capability=lambda i: capability,
+        is_available=initialises, device_count=initialises, get_device_capability=initialises
     )
     monkeypatch.setattr(torch, "musa", musa, raising=False)
+    fake_module(
+        monkeypatch,
+        "pymtml",
+        nvmlInit=lambda: None,
+        nvmlDeviceGetCount=lambda: len(devices),
+        nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlDeviceGetName=lambda h: devices[h][0],
+        nvmlDeviceGetCudaComputeCapability=lambda h: devices[h][1],
+    )
 
 
 def fake_xpu(monkeypatch, device_name: str, count: int = 1) -> None:
@@ -235,10 +247,14 @@ def test_xpu_through_torch_xpu(monkeypatch, device, arch, fp8):
 
 @pytest.mark.parametrize(
     ("device", "cc", "cap", "fp8"),
-    [("MTT S4000", (2, 2), "mp_22", None), ("MTT S5000", (3, 1), "mp_31", "float8_e4m3fn")],
+    [
+        ("MTT S80", (2, 1), "mp_21", None),
+        ("MTT S4000", (2, 2), "mp_22", None),
+        ("MTT S5000", (3, 1), "mp_31", "float8_e4m3fn"),
+    ],
 )
-def test_musa_through_torch_musa(monkeypatch, device, cc, cap, fp8):
-    fake_musa(monkeypatch, device, cc)
+def test_musa_through_pymtml(monkeypatch, device, cc, cap, fp8):
+    fake_musa(monkeypatch, [(device, cc)] * 8)
     p = anyaccel.get_platform()
     assert (p.name, p.vendor, p.device_type, p.dispatch_key, p.dist_backend) == (
         "musa",
@@ -247,7 +263,27 @@ def test_musa_through_torch_musa(monkeypatch, device, cc, cap, fp8):
         "PrivateUse1",
         "mccl",
     )
-    assert (p.capability.name, p.device_name, p.fp8_dtype) == (cap, device, fp8)
+    assert (p.capability.name, p.device_name, p.fp8_dtype, p.device_count) == (cap, device, fp8, 8)
+
+
+def test_musa_visible_devices_pick_and_order_physical_devices(monkeypatch):
+    fake_musa(monkeypatch, [("MTT S4000", (2, 2)), ("MTT S5000", (3, 1)), ("MTT S5000", (3, 1))])
+    monkeypatch.setenv("MUSA_VISIBLE_DEVICES", "2,0")
+    p = anyaccel.get_platform()
+    assert (p.capability.name, p.device_count) == ("mp_31", 2)
+    monkeypatch.setenv("MUSA_VISIBLE_DEVICES", "0,7,1")  # an index past the devices ends the list
+    anyaccel.reset()
+    assert (anyaccel.get_platform().capability.name, anyaccel.get_platform().device_count) == ("mp_22", 1)
+    monkeypatch.setenv("MUSA_VISIBLE_DEVICES", "")
+    anyaccel.reset()
+    assert anyaccel.get_platform().name == "cpu"
+
+
+def test_musa_without_pymtml_is_a_reason_not_a_device_probe(monkeypatch):
+    fake_musa(monkeypatch, [("MTT S5000", (3, 1))])
+    monkeypatch.delitem(sys.modules, "pymtml")
+    assert anyaccel.get_platform().name == "cpu"
+    assert "pymtml" in context.get().detection.probe_errors["musa"]
 
 
 def test_mps_reads_the_chip_generation(monkeypatch):

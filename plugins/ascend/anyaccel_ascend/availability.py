@@ -15,13 +15,8 @@ from anyaccel.env import Settings
 PLATFORM = "npu"
 
 
-def _names_npu(target: str | None) -> bool:
-    return bool(target) and target.split(":", 1)[0].strip().lower() == PLATFORM  # type: ignore[union-attr]
-
-
 def unavailable_reason() -> str | None:
-    settings = Settings.from_environ()
-    if settings.platform == PLATFORM or _names_npu(settings.simulate) or _names_npu(settings.emulate):
+    if Settings.from_environ().asks_for(PLATFORM):
         return None
     if importlib.util.find_spec("torch_npu") is None:
         return (
