@@ -14,12 +14,14 @@ from .layers.linear import ColumnParallelLinear, RowParallelLinear, qkv_parts
 from .layers.mlp import GatedMLP
 from .layers.norm import RMSNorm
 from .layers.rotary import RotaryEmbedding
+from .layers.weights import Span
 from .parallel import Parallel
 
 
 class LlamaAttention(nn.Module):
     """Grouped-query attention with rotary positions. qk_norm: RMSNorm over each head of q and k before the
-    rotation (Qwen3). hidden [T, H] -> [T, H]."""
+    rotation (Qwen3); sinks: a learned per-head logit in the softmax denominator (GPT-OSS's `sinks`).
+    hidden [T, H] -> [T, H]."""
 
     def __init__(
         self,
@@ -32,6 +34,7 @@ class LlamaAttention(nn.Module):
         qkv_bias: bool,
         o_bias: bool,
         qk_norm: bool = False,
+        sinks: bool = False,
     ):
         super().__init__()
         d, h = config.head_dim, config.hidden_size
@@ -54,6 +57,7 @@ class LlamaAttention(nn.Module):
             dtype=dtype,
             cache=cache,
             sliding_window=config.sliding_window(layer),
+            sinks=Span(config.num_attention_heads, parts[0].start // d, self.heads) if sinks else None,
         )
 
     def forward(self, positions: torch.Tensor, hidden: torch.Tensor, meta: AttentionMetadata) -> torch.Tensor:

@@ -3,7 +3,8 @@
 Each layer binds the three ops once for its spec (heads, head dim, dtype, block size, KV layout) and owns its
 cache, allocated in the layout the selected decode kernel reads. Every forward gets the batch's
 AttentionMetadata (built once per forward by the engine): prefill tokens first, then one token per decode
-sequence. The sliding window is per layer (-1: none).
+sequence. The sliding window is per layer (-1: none); so are attention sinks (GPT-OSS: one learned logit per
+query head that joins the softmax denominator), read from the checkpoint as `<attention module>.sinks`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from anyaccel.ops.attention import AttentionMetadata, AttentionSpec, kv_cache_sp
 from anyaccel.ops.kv_cache import layout
 
 from .ops import bind
-from .weights import WeightSlot, parent, sharded_copy
+from .weights import Span, WeightSlot, parent, sharded_copy
 
 DEFAULT_BLOCK_SIZE = 16
 
@@ -47,7 +48,9 @@ class ForwardMetadata(AttentionMetadata):
 
 
 class Attention(nn.Module):
-    """q: [T, Hq, D], k/v: [T, Hkv, D] (this rank's heads) -> [T, Hq, D]."""
+    """q: [T, Hq, D], k/v: [T, Hkv, D] (this rank's heads) -> [T, Hq, D].
+    sinks: None, or the query heads this rank holds of the checkpoint's `sinks` tensor ([all query heads]
+    float32, stored next to the projections): the layer then passes them to the attention ops."""
 
     def __init__(
         self,
@@ -59,9 +62,15 @@ class Attention(nn.Module):
         dtype: torch.dtype,
         cache: CacheConfig,
         sliding_window: int = -1,
+        sinks: Span | None = None,
     ):
         super().__init__()
-        self.scale, self.window = scale, sliding_window
+        self.scale, self.window, self.sink_heads = scale, sliding_window, sinks
+        self.sinks = (
+            None
+            if sinks is None
+            else nn.Parameter(torch.empty(num_heads, dtype=torch.float32), requires_grad=False)
+        )
         base = AttentionSpec(
             dtype,
             num_heads,
@@ -70,6 +79,7 @@ class Attention(nn.Module):
             cache.kv_dtype,
             scale=scale,
             sliding_window=sliding_window,
+            sinks=sinks is not None,
         )
         self.spec = choose_kv_cache(base, cache.block_size)
         self.write_kv = bind(self, "attention.write_kv", self.spec)
@@ -89,6 +99,10 @@ class Attention(nn.Module):
             load = None if scale is None else sharded_copy(scale)
             for name in (f"{module}{kind}_scale", f"{module}{kind}_proj.{kind}_scale"):
                 yield WeightSlot(name, (), load, optional=True)
+        if self.sinks is not None and self.sink_heads is not None:
+            heads = self.sink_heads
+            load = sharded_copy(self.sinks.data, 0, heads.start, self.sinks.shape[0])
+            yield WeightSlot(f"{module}sinks", (heads.total,), load)
 
     def allocate_cache(self, num_blocks: int, device: torch.device) -> int:
         """Allocates this layer's cache; returns its size in bytes."""
@@ -123,6 +137,7 @@ class Attention(nn.Module):
                     self.scale,
                     True,
                     self.window,
+                    sinks=self.sinks,
                     k_scale=self.k_scale,
                     v_scale=self.v_scale,
                 )
@@ -138,6 +153,7 @@ class Attention(nn.Module):
                     meta.decode_max_seq_len,
                     self.scale,
                     self.window,
+                    sinks=self.sinks,
                     k_scale=self.k_scale,
                     v_scale=self.v_scale,
                 )

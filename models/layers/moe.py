@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from anyaccel.ops.moe import TopKSpec
-from anyaccel.schemes import moe_scheme
+from anyaccel.schemes import MoEScheme, moe_scheme
 
 from ..parallel import SINGLE, Parallel
 from .linear import QuantConfig
@@ -49,7 +49,9 @@ class ExpertNames:
 
 
 class FusedMoE(nn.Module):
-    """forward(hidden [T, H], router_logits [T, E]) -> [T, H], this rank's partial sum."""
+    """forward(hidden [T, H], router_logits [T, E]) -> [T, H], this rank's partial sum.
+    activation: moe.experts' activation of the gate ("silu", "gelu", ...); scheme: the experts' weight
+    format when the checkpoint's is not the quantization_config's registered scheme (None: that one)."""
 
     def __init__(
         self,
@@ -62,6 +64,8 @@ class FusedMoE(nn.Module):
         dtype: torch.dtype,
         names: ExpertNames = ExpertNames(),
         quant: QuantConfig = None,
+        activation: str = "silu",
+        scheme: MoEScheme | None = None,
     ):
         super().__init__()
         self.num_experts, self.hidden_size = num_experts, hidden_size
@@ -79,7 +83,7 @@ class FusedMoE(nn.Module):
             self.first_expert, self.local_experts = 0, num_experts
             self.i_start, self.local_i = parallel.split(intermediate_size, "moe intermediate size")
             self.expert_map = None
-        self.scheme = moe_scheme(quant)
+        self.scheme = scheme or moe_scheme(quant)
         self.scheme.create_weights(
             self,
             self.local_experts,
@@ -87,6 +91,7 @@ class FusedMoE(nn.Module):
             self.local_i,
             routing.top_k,
             dtype,
+            activation,
             expert_parallel=self.expert_map is not None,
         )
         self.correction_bias = (
