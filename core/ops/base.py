@@ -91,3 +91,15 @@ def expect_tensor(
         if not ok:
             want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
             raise fail(op, f"{name} must have shape {want}, got {list(size)}")
+
+
+def expect_range(op: str, name: str, t: torch.Tensor, low: int, high: int, what: str = "") -> None:
+    """Every value of the integer tensor `t` lies in [low, high), compared in t's own width (an int64 id of
+    2**32 + 1 is out of range, not id 1). One reduction and one host read: kernels whose reads are indexed by
+    these values call it on every call; the op validators (ANYACCEL_VALIDATE=1) call it for the rest."""
+    if t.numel() == 0:
+        return
+    lo, hi = (int(v) for v in torch.aminmax(t))
+    if lo < low or hi >= high:
+        bad = lo if lo < low else hi
+        raise fail(op, f"{name} holds {bad}, outside [{low}, {high}){' ' + what if what else ''}")

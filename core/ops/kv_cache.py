@@ -90,3 +90,31 @@ def as_nhd(cache: torch.Tensor, layout_name: str) -> torch.Tensor:
     if layout_name == "HND":
         return cache.transpose(1, 2)
     raise ValueError(f"no NHD view of KV layout {layout_name!r}")
+
+
+def check_pages(
+    op: str,
+    block_tables: torch.Tensor,
+    seq_lens: torch.Tensor,
+    block_size: int,
+    num_blocks: int,
+    max_seq_len: int | None = None,
+) -> None:
+    """Raises ContractError unless every sequence fits its table (0 <= seq_lens[b] <= max_blocks * block_size,
+    and <= max_seq_len when given) and the ceil(seq_lens[b] / block_size) table entries it uses name blocks
+    of the cache, [0, num_blocks); entries past a sequence's last page are ignored (may be -1). Compared in
+    the tensors' own widths; a few small reductions and one host read."""
+    from .base import expect_range
+
+    width = block_tables.shape[1]
+    top = width * block_size if max_seq_len is None else min(width * block_size, max_seq_len)
+    limit = f"(at most {width} blocks of {block_size}" + (
+        ")" if max_seq_len is None else f" and max_seq_len {max_seq_len})"
+    )
+    expect_range(op, "seq_lens", seq_lens, 0, top + 1, limit)
+    used = (
+        torch.arange(width, device=block_tables.device) < (seq_lens[:, None] + block_size - 1) // block_size
+    )
+    expect_range(
+        op, "block_tables", block_tables[used], 0, num_blocks, f"(the cache has {num_blocks} blocks)"
+    )

@@ -22,7 +22,7 @@ WIDE = 2**32 + 1  # read as 1 once narrowed to int32
 def _kernel(op: str, name: str, spec):
     res = anyaccel.resolve(op, spec)
     candidate = next(c for c in res.candidates if c.kernel.name == name)
-    if not candidate.accepted:
+    if not candidate.eligible:
         pytest.skip(f"{name}: {candidate.reason}")
     target = candidate.kernel.load()
     return target(spec, anyaccel.get_platform()) if candidate.kernel.factory else target

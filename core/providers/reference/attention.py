@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from anyaccel.ops.attention import AttentionSpec
-from anyaccel.ops.kv_cache import as_nhd
+from anyaccel.ops.kv_cache import as_nhd, check_pages
 from anyaccel.platforms.base import Platform
 
 QUERY_TILE = 1024  # prefill query rows scored at once: a [Hq, 1024, L] fp32 score tile
@@ -82,7 +82,8 @@ def _gather_pages(
 ) -> torch.Tensor:
     """[Hkv, B, num_blocks * block_size, D] fp32: the first num_blocks pages of each sequence, in order, from
     a [num_blocks, block_size, Hkv, D] cache view. Table entries past a sequence's last page may be anything
-    (-1): they are read as page 0 and masked."""
+    (-1): they are read as page 0 and masked (the callers have checked the entries a sequence uses with
+    check_pages)."""
     table = block_tables[:, :num_blocks].long()
     table = table.where(table >= 0, 0).clamp_max(cache.shape[0] - 1)
     b, n = table.shape
@@ -113,10 +114,17 @@ def _decode_for(layout: str) -> Callable[..., torch.Tensor]:
         v_scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
         kc, vc = as_nhd(k_cache, layout), as_nhd(v_cache, layout)
+        check_pages("attention.decode", block_tables, seq_lens, kc.shape[1], kc.shape[0], max_seq_len)
         n = _pages_for(max_seq_len, kc.shape[1], block_tables.shape[1])
         k = _gather_pages(kc, block_tables, n, k_scale)
         v = _gather_pages(vc, block_tables, n, v_scale)
         lens = seq_lens.long()
+        # the pages hold slots the query does not see (past its length, page 0 behind unused table entries,
+        # before its window): zeroed by selection, so a NaN another request left there cannot reach this
+        # output through p = 0 times NaN (the scores there are masked by selection in _attend)
+        j = torch.arange(k.shape[2], device=q.device)
+        hidden = (j >= lens[:, None]) | (j < lens[:, None] - sliding_window if sliding_window > 0 else False)
+        k, v = k.masked_fill_(hidden[None, :, :, None], 0.0), v.masked_fill_(hidden[None, :, :, None], 0.0)
         out = _attend(
             q.float().unsqueeze(1),
             k,
@@ -155,6 +163,7 @@ def _prefill_for(layout: str) -> Callable[..., torch.Tensor]:
         v_scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
         kc, vc = as_nhd(k_cache, layout), as_nhd(v_cache, layout)
+        check_pages("attention.prefill", block_tables, seq_lens, kc.shape[1], kc.shape[0], max_seq_len)
         out = torch.empty_like(q)
         bounds = cu_seqlens_q.tolist()
         totals = seq_lens.tolist()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from anyaccel.ops.base import expect_range
 from anyaccel.schemes.packing import unpack_rows
 
 from .quant import expand_scale
@@ -114,6 +115,11 @@ def experts(
     w2_zeros: torch.Tensor | None = None,
 ) -> torch.Tensor:
     t, k = topk_ids.shape
+    # an id outside the experts would be skipped as remote (-1), count as another expert or fail deep inside
+    num_global = w13.shape[0] if expert_map is None else expert_map.numel()
+    expect_range("moe.experts", "topk_ids", topk_ids, 0, num_global)
+    if expert_map is not None:
+        expect_range("moe.experts", "expert_map", expert_map, -1, w13.shape[0])
     local = topk_ids.long().flatten()
     if expert_map is not None:
         local = expert_map.long()[local]  # -1: the expert lives on another rank

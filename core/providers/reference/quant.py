@@ -22,11 +22,19 @@ def saturate_to_fp8(x: torch.Tensor, fp8_dtype: torch.dtype) -> torch.Tensor:
     return x.clamp(-top, top).to(fp8_dtype)
 
 
-def expand_scale(scale: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+def expand_scale(scale: torch.Tensor, rows: int, cols: int, name: str = "scale") -> torch.Tensor:
     """A scale tensor broadcast to the [rows, cols] values it multiplies. Per dim, a scale size equal to the
-    value size means one scale per row/column, size 1 means one for all, any other size means 128-blocks
-    (ceil(rows/128) or ceil(cols/128) scales). A 1-D scale of one element is a per-tensor scale."""
+    value size means one scale per row/column, size 1 means one for all, ceil(size/128) means 128-blocks.
+    A 1-D scale of one element is a per-tensor scale. Any other shape raises ValueError naming `name` (it is
+    never read as blocks of another width)."""
     s = scale.float().reshape(1, 1) if scale.numel() == 1 else scale.float()
+    if s.dim() != 2 or any(
+        got not in (1, size, -(-size // BLOCK)) for got, size in zip(s.shape, (rows, cols), strict=True)
+    ):
+        raise ValueError(
+            f"{name} of shape {list(scale.shape)} cannot scale [{rows}, {cols}] values: each of its 2 dims "
+            f"must be 1, the values' size or that size in {BLOCK}-blocks"
+        )
     for dim, size in ((0, rows), (1, cols)):
         if s.shape[dim] not in (1, size):
             s = s.repeat_interleave(BLOCK, dim=dim).narrow(dim, 0, size)
@@ -73,8 +81,9 @@ def fp8_gemm(
     out_dtype: torch.dtype,
     bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    a_real = a.float() * expand_scale(a_scale, *a.shape)
-    b_real = b.float() * expand_scale(b_scale, *b.shape)
+    (m, k), n = a.shape, b.shape[0]
+    a_real = a.float() * expand_scale(a_scale, m, k, "quant.fp8_gemm: a_scale")
+    b_real = b.float() * expand_scale(b_scale, n, k, "quant.fp8_gemm: b_scale")
     return _finish(a_real @ b_real.T, bias, out_dtype)
 
 

@@ -16,18 +16,30 @@ import torch.nn.functional as F
 
 from anyaccel.ops.attention import AttentionSpec
 from anyaccel.ops.base import expect_tensor
+from anyaccel.ops.kv_cache import check_pages
 from anyaccel.platforms.base import Platform
 
 from ..native import as_dtype, ids_as, native, ptr
 
 
-def _pages(cache: torch.Tensor, table: torch.Tensor, scale: torch.Tensor | None, dtype: torch.dtype):
-    """The pages of `table` [B, n] from a [blocks, bs, Hkv, D] view, as [B, Hkv, n * bs, D] in `dtype`."""
+def _pages(
+    cache: torch.Tensor,
+    table: torch.Tensor,
+    scale: torch.Tensor | None,
+    dtype: torch.dtype,
+    visible: torch.Tensor,
+):
+    """The pages of `table` [B, n] from a [blocks, bs, Hkv, D] view, as [B, Hkv, n * bs, D] in `dtype`, with
+    zeros in the slots where `visible` [B, n * bs] is False."""
     b, n = table.shape
     _, block_size, hkv, d = cache.shape
-    pages = cache.index_select(0, table.flatten()).view(b, n * block_size, hkv, d)
-    pages = pages.to(dtype) if scale is None else pages.to(dtype) * scale.to(dtype)
-    return pages.transpose(1, 2)
+    # index_select copies, so the pages are ours to mask in place (in `dtype`: fp8 has no masked_fill)
+    pages = cache.index_select(0, table.flatten()).view(b, n * block_size, hkv, d).to(dtype)
+    pages.masked_fill_(~visible[:, :, None, None], 0)
+    return (pages if scale is None else pages * scale.to(dtype)).transpose(1, 2)
+
+
+OP = "attention.decode"
 
 
 def decode(spec: AttentionSpec, platform: Platform) -> Callable[..., torch.Tensor]:
@@ -48,16 +60,22 @@ def decode(spec: AttentionSpec, platform: Platform) -> Callable[..., torch.Tenso
         v_scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
         kc, vc = k_cache, v_cache  # NHD: [num_blocks, block_size, Hkv, D]
+        # a block id outside the cache or a sequence longer than its table or max_seq_len is an error, never
+        # clamped into another sequence's pages
+        check_pages(OP, block_tables, seq_lens, kc.shape[1], kc.shape[0], max_seq_len)
         n = min(block_tables.shape[1], -(-max_seq_len // kc.shape[1]))
-        # entries past a sequence's last page may be anything (-1): read page 0 there, masked below
-        table = block_tables[:, :n].long().clamp(0, kc.shape[0] - 1)
-        keys = _pages(kc, table, k_scale, q.dtype)
-        values = _pages(vc, table, v_scale, q.dtype)
-        position = torch.arange(keys.shape[2], device=q.device)
         lens = seq_lens.long().unsqueeze(1)
+        # entries past a sequence's last page may be anything (-1): read page 0 there, masked below
+        used = torch.arange(n, device=q.device) < (lens + kc.shape[1] - 1) // kc.shape[1]
+        table = block_tables[:, :n].long().where(used, 0)
+        position = torch.arange(n * kc.shape[1], device=q.device)
         visible = position < lens
         if sliding_window > 0:
             visible &= position >= lens - sliding_window
+        # slots a query must not see are zeroed by selection: SDPA adds its mask to the scores, and a NaN
+        # key or value another request left in them would survive NaN + -inf and 0 * NaN
+        keys = _pages(kc, table, k_scale, q.dtype, visible)
+        values = _pages(vc, table, v_scale, q.dtype, visible)
         out = F.scaled_dot_product_attention(
             q.unsqueeze(2), keys, values, attn_mask=visible[:, None, None], scale=scale, enable_gqa=gqa
         ).squeeze(2)
