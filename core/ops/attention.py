@@ -31,9 +31,9 @@ from typing import Any
 
 import torch
 
-from .base import OpDef, expect, expect_tensor
+from .base import OpDef, expect, expect_range, expect_tensor
 from .common import preferred_dtype
-from .kv_cache import layouts
+from .kv_cache import check_pages, layout, layouts
 
 HEAD_DIMS = (64, 80, 96, 128, 256)
 FP8_KV_DTYPES = (torch.float8_e4m3fn, torch.float8_e4m3fnuz)
@@ -250,10 +250,22 @@ def _check_heads(op: str, spec: AttentionSpec, name: str, t, heads: int) -> None
     expect(op, t.stride(-1) == 1, f"{name} must be contiguous in its last dim")
 
 
-def _check_cache(op: str, spec: AttentionSpec, k_cache, v_cache, block_tables) -> None:
+def _check_cache_shape(op: str, spec: AttentionSpec, k_cache, v_cache) -> int:
+    """The caches are the spec's layout, block size, heads and head dim (every layout leads with its
+    blocks); returns the number of blocks."""
     expect_tensor(op, "k_cache", k_cache, dtype=spec.cache_dtype)
     expect_tensor(op, "v_cache", v_cache, dtype=spec.cache_dtype)
+    expect(op, k_cache.dim() > 0, "k_cache must have a leading blocks dim")
+    num_blocks, kv = k_cache.shape[0], layout(spec.kv_layout)
+    args = (num_blocks, spec.block_size, spec.num_kv_heads, spec.head_dim)
+    expect_tensor(op, "k_cache", k_cache, shape=kv.k_shape(*args))
+    expect_tensor(op, "v_cache", v_cache, shape=kv.v_shape(*args))
+    return num_blocks
+
+
+def _check_cache(op: str, spec: AttentionSpec, k_cache, v_cache, block_tables) -> int:
     expect_tensor(op, "block_tables", block_tables, dims=2, dtype=torch.int32)
+    return _check_cache_shape(op, spec, k_cache, v_cache)
 
 
 def _check_values(
@@ -310,13 +322,20 @@ def _check_prefill(
     _check_heads(op, spec, "q", q, spec.num_q_heads)
     _check_heads(op, spec, "k", k, spec.num_kv_heads)
     _check_heads(op, spec, "v", v, spec.num_kv_heads)
-    _check_cache(op, spec, k_cache, v_cache, block_tables)
+    num_blocks = _check_cache(op, spec, k_cache, v_cache, block_tables)
     expect_tensor(op, "cu_seqlens_q", cu_seqlens_q, dims=1, dtype=torch.int32)
     batch = cu_seqlens_q.numel() - 1
     expect_tensor(op, "seq_lens", seq_lens, shape=(batch,), dtype=torch.int32)
     expect_tensor(op, "block_tables", block_tables, shape=(batch, None))
     expect(op, causal == spec.causal, f"causal={causal} differs from the spec's {spec.causal}")
     new = cu_seqlens_q.diff()
+    expect(
+        op,
+        batch >= 0 and int(cu_seqlens_q[0]) == 0 and int(cu_seqlens_q[-1]) == q.shape[0],
+        f"cu_seqlens_q must run from 0 to the {q.shape[0]} tokens of q",
+    )
+    expect_range(op, "cu_seqlens_q steps", new, 0, max_seqlen_q + 1, "(max_seqlen_q)")
+    check_pages(op, block_tables, seq_lens, spec.block_size, num_blocks, max_seq_len)
     expect(
         op,
         bool((seq_lens >= new).all()) and (spec.prefix or bool((seq_lens == new).all())),
@@ -342,10 +361,11 @@ def _check_decode(
 ) -> None:
     op = "attention.decode"
     _check_heads(op, spec, "q", q, spec.num_q_heads)
-    _check_cache(op, spec, k_cache, v_cache, block_tables)
+    num_blocks = _check_cache(op, spec, k_cache, v_cache, block_tables)
     expect_tensor(op, "seq_lens", seq_lens, shape=(q.shape[0],), dtype=torch.int32)
     expect_tensor(op, "block_tables", block_tables, shape=(q.shape[0], None))
     _check_values(op, spec, scale, sliding_window, softcap, sinks, k_scale, v_scale)
+    check_pages(op, block_tables, seq_lens, spec.block_size, num_blocks, max_seq_len)
 
 
 def _check_write_kv(
@@ -354,10 +374,12 @@ def _check_write_kv(
     op = "attention.write_kv"
     _check_heads(op, spec, "k", k, spec.num_kv_heads)
     _check_heads(op, spec, "v", v, spec.num_kv_heads)
-    expect_tensor(op, "k_cache", k_cache, dtype=spec.cache_dtype)
-    expect_tensor(op, "v_cache", v_cache, dtype=spec.cache_dtype)
+    num_slots = _check_cache_shape(op, spec, k_cache, v_cache) * spec.block_size
     expect_tensor(op, "slot_mapping", slot_mapping, shape=(k.shape[0],), dtype=torch.int64)
     _check_fp8_scales(op, spec, k_scale, v_scale)
+    expect_range(op, "slot_mapping", slot_mapping, -1, num_slots, f"(the cache has {num_slots} slots)")
+    valid = slot_mapping[slot_mapping >= 0]
+    expect(op, valid.unique().numel() == valid.numel(), "slot_mapping names a slot twice")
 
 
 def kv_cache_spec(spec: AttentionSpec, block_size: int | None = None, platform=None) -> AttentionSpec:

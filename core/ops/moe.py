@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import OpDef, expect, expect_tensor
+from .base import OpDef, expect, expect_range, expect_tensor
 from .common import preferred_dtype
 
 SCORINGS = ("softmax", "sigmoid")
@@ -204,6 +204,31 @@ def _check_experts(
     expect(
         op, (w13_scale is not None) == (spec.quant != "none"), f"quant={spec.quant} and w13_scale disagree"
     )
+    _check_expert_values(spec, topk_ids, expert_map, w13_scale, w2_scale, w13_zeros, w2_zeros)
+
+
+def _check_expert_values(spec: MoESpec, topk_ids, expert_map, w13_scale, w2_scale, w13_zeros, w2_zeros):
+    """The ids' ranges and the scales of the fp8 and int4 modes (their shapes are what the kernels index)."""
+    op, e, g = "moe.experts", spec.num_experts, spec.group_size
+    h, i = spec.hidden_size, spec.intermediate_size
+    if expert_map is not None:
+        expect_tensor(op, "expert_map", expert_map, dims=1)
+        expect_range(op, "expert_map", expert_map, -1, e, f"(this rank holds {e} experts)")
+    held = e if expert_map is None else expert_map.numel()
+    expect_range(op, "topk_ids", topk_ids, 0, held, f"({held} experts)")
+    tiles = {n: -(-n // 128) for n in (2 * i, h, i)}
+    scales = {
+        "fp8_tensor": ((e,), (e,)),
+        "fp8_block": ((e, tiles[2 * i], tiles[h]), (e, tiles[h], tiles[i])),
+        "int4_group": ((e, 2 * i, h // g), (e, h, i // g)),
+    }.get(spec.quant)
+    if scales is None:
+        return
+    expect_tensor(op, "w13_scale", w13_scale, shape=scales[0])
+    expect_tensor(op, "w2_scale", w2_scale, shape=scales[1])
+    for name, zeros, shape in (("w13_zeros", w13_zeros, scales[0]), ("w2_zeros", w2_zeros, scales[1])):
+        if zeros is not None:
+            expect_tensor(op, name, zeros, shape=shape)
 
 
 TOPK = OpDef(

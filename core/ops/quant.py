@@ -239,6 +239,14 @@ def _check_gemm(op: str, qdtype_names: tuple[str, ...]):
         )
         if bias is not None:
             expect_tensor(op, "bias", bias, shape=(spec.n,))
+        m, k, n = a.shape[0], a.shape[1], spec.n
+        a_shape, b_shape = {
+            "tensor": ((1,), (1,)),
+            "channel": ((m, 1), (n, 1)),
+            "block": ((m, -(-k // BLOCK)), (-(-n // BLOCK), -(-k // BLOCK))),
+        }[spec.scales]
+        expect_tensor(op, "a_scale", a_scale, shape=a_shape, dtype=torch.float32)
+        expect_tensor(op, "b_scale", b_scale, shape=b_shape, dtype=torch.float32)
 
     return check
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import OpDef, expect, expect_tensor
+from .base import OpDef, expect, expect_range, expect_tensor
 from .common import preferred_dtype
 
 
@@ -57,6 +57,8 @@ def _check_args(spec: RopeSpec, q, k, positions, cos_sin_cache, is_neox) -> None
     expect_tensor(op, "positions", positions, shape=(q.shape[0],), dtype=torch.int64)
     expect_tensor(op, "cos_sin_cache", cos_sin_cache, shape=(None, spec.rotary_dim), dtype=torch.float32)
     expect(op, is_neox == spec.is_neox, f"is_neox={is_neox} but the kernel was bound for {spec.is_neox}")
+    rows = cos_sin_cache.shape[0]
+    expect_range(op, "positions", positions, 0, rows, f"(the cos/sin cache has {rows} rows)")
 
 
 def _default(platform) -> RopeSpec:
