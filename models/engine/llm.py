@@ -13,6 +13,7 @@ from ..config import ModelConfig
 from ..gguf import GgufCheckpoint, is_gguf
 from ..layers.attention import CacheConfig
 from ..parallel import init_parallel
+from .admission import abort, check_requests, rejection
 from .block_manager import BlockManager
 from .model_runner import ModelRunner
 from .sampler import sample
@@ -28,6 +29,7 @@ class RequestOutput:
     token_ids: list[int]
     text: str
     logits: torch.Tensor | None  # [len(token_ids), vocab] float32 when SamplingParams.return_logits
+    finish_reason: str = "length"  # "length": max_tokens reached; "stop": an end-of-sequence token
 
 
 @dataclass
@@ -116,24 +118,31 @@ class LLM:
         per_prompt = params if isinstance(params, list) else [params or SamplingParams()] * len(prompts)
         if len(per_prompt) != len(prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(per_prompt)} SamplingParams")
-        seqs = []
-        for prompt, params in zip(prompts, per_prompt, strict=True):
-            ids = self.tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
-            if len(ids) + params.max_tokens > self.max_model_len:
-                raise ValueError(
-                    f"prompt of {len(ids)} tokens + max_tokens {params.max_tokens} exceeds "
-                    f"max_model_len {self.max_model_len}"
-                )
-            seqs.append(Sequence(ids, params, self.blocks.block_size))
-            self.scheduler.add(seqs[-1])
-        while not self.scheduler.done:
-            self.step()
+        encoded = [self.tokenizer.encode(p) if isinstance(p, str) else list(p) for p in prompts]
+        vocab = self.config.vocab_size
+        check_requests(
+            [
+                rejection(ids, p, vocab, self.max_model_len, self.blocks)
+                for ids, p in zip(encoded, per_prompt, strict=True)
+            ]
+        )
+        seqs = [Sequence(ids, p, self.blocks.block_size) for ids, p in zip(encoded, per_prompt, strict=True)]
+        for seq in seqs:
+            self.scheduler.add(seq)
+        try:
+            while not self.scheduler.done:
+                self.step()
+        except BaseException:
+            abort(self.scheduler, seqs)  # the next generate() starts from a clean scheduler and cache
+            raise
         return [self._output(seq) for seq in seqs]
 
     def step(self) -> None:
         prefill, decode = self.scheduler.schedule()
         start = time.perf_counter()
         batch = prefill + decode
+        if not batch:  # admission makes this unreachable; never spin on it
+            raise RuntimeError("the scheduler has sequences waiting but none it can run")
         logits = self.runner.run(prefill, decode)
         tokens = sample(logits, batch)
         elapsed = time.perf_counter() - start
@@ -153,6 +162,6 @@ class LLM:
     def _output(self, seq: Sequence) -> RequestOutput:
         logits = torch.stack(seq.logits) if seq.params.return_logits else None
         completion = seq.completion_token_ids
-        return RequestOutput(
-            seq.token_ids[: seq.num_prompt_tokens], completion, self.tokenizer.decode(completion), logits
-        )
+        reason = "length" if len(completion) >= seq.params.max_tokens else "stop"
+        prompt = seq.token_ids[: seq.num_prompt_tokens]
+        return RequestOutput(prompt, completion, self.tokenizer.decode(completion), logits, reason)
