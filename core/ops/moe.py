@@ -8,11 +8,16 @@ import torch
 
 from .base import OpDef, expect, expect_range, expect_tensor
 from .common import preferred_dtype
+from .microscaling import FORMATS
 
 SCORINGS = ("softmax", "sigmoid")
-ACTIVATIONS = ("silu", "gelu")
+ACTIVATIONS = ("silu", "gelu", "swiglu_oai")
 PLACEMENTS = ("contiguous", "any")
-MOE_QUANT = ("none", "fp8_tensor", "fp8_block", "int4_group")
+MX_QUANT = ("mxfp8", "mxfp4", "nvfp4")  # block-scaled weights, formats of anyaccel.ops.microscaling
+MOE_QUANT = ("none", "fp8_tensor", "fp8_block", "int4_group", *MX_QUANT)
+# GPT-OSS's clamped SwiGLU (transformers' GptOssExperts: config.swiglu_alpha, config.swiglu_limit)
+SWIGLU_OAI_ALPHA = 1.702
+SWIGLU_OAI_LIMIT = 7.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,19 @@ class MoESpec:
     # of global ids, the form FlashInfer's ep_rank/ep_size takes) or "any" (redundant or load-balanced
     # placements). Placement is static, so a kernel converts the map once and may reject "any".
     expert_placement: str = "contiguous"
+    has_bias: bool = False  # w13_bias and w2_bias are passed (GPT-OSS)
+
+
+def unserved_features(
+    spec: MoESpec, activations: tuple[str, ...] = ("silu", "gelu"), bias: bool = False
+) -> str | None:
+    """For a kernel's `supports`: why it cannot serve `spec` when it computes only `activations` and, unless
+    `bias`, no expert biases; None when it can (its weight formats it checks itself)."""
+    if spec.activation not in activations:
+        return f"activation {spec.activation!r}: computes {', '.join(activations)} only"
+    if spec.has_bias and not bias:
+        return "no expert biases (w13_bias, w2_bias)"
+    return None
 
 
 def topk(
@@ -82,14 +100,22 @@ def experts(
     w2_scale: torch.Tensor | None = None,
     w13_zeros: torch.Tensor | None = None,
     w2_zeros: torch.Tensor | None = None,
+    w13_bias: torch.Tensor | None = None,
+    w2_bias: torch.Tensor | None = None,
+    w13_global_scale: torch.Tensor | None = None,
+    w2_global_scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """out[t] = sum_j topk_weights[t, j] * E_{topk_ids[t, j]}(hidden[t]),  E_e(x) = w2[e] @ (act(g) * u)
-    where [g; u] = w13[e] @ x (the first I rows of w13[e] are the gate projection, the next I the up).
+    """out[t] = sum_j topk_weights[t, j] * E_{topk_ids[t, j]}(hidden[t]),
+    E_e(x) = w2[e] @ glu(g, u) + w2_bias[e], where [g; u] = w13[e] @ x + w13_bias[e] (the first I rows of
+    w13[e] are the gate projection, the next I the up; checkpoints that interleave them are de-interleaved
+    by their loader).
 
     hidden:        [T, H] in spec.dtype
     w13:           [E, 2I, H]; w2: [E, H, I]  (E = experts held by this rank)
     topk_weights:  [T, k] float32; topk_ids: [T, k] int32 GLOBAL expert ids
-    activation:    "silu" or "gelu" (erf) applied to the gate
+    activation:    glu(g, u) = act(g) * u with act "silu" or "gelu" (erf); or "swiglu_oai" (GPT-OSS):
+                   g' = min(g, 7.0), u' = clamp(u, -7.0, 7.0), glu = (u' + 1) * g' * sigmoid(1.702 * g')
+    w13_bias, w2_bias: [E, 2I] and [E, H] in spec.dtype, or None (spec.has_bias says which)
     expert_map:    None, or [E_global] int32 mapping a global id to this rank's local index, -1 when the
                    expert lives elsewhere (expert parallelism): such (token, expert) pairs contribute 0 here
                    and the ranks' outputs are summed by the caller's all-reduce.
@@ -101,7 +127,14 @@ def experts(
                   input dim, value i of a word in bits 4i..4i+3; scales [E, N, K/group_size] in spec.dtype;
                   zeros (uint8, same shape as scales) or None for a symmetric zero point of 8;
                   weight = (q - zero) * scale
-      Kernels may quantize activations on the fly (fp8 per token-group); the kit's tolerance allows it.
+      mxfp8:      w13 float8_e4m3fn [E, 2I, H], w2 [E, H, I]; scales uint8 e8m0 [E, 2I, H/32], [E, H, I/32]
+      mxfp4:      w13 uint8 [E, 2I, H/2], w2 uint8 [E, H, I/2] (two e2m1 per byte, element 2i in the low
+                  nibble); scales uint8 e8m0 [E, 2I, H/32], [E, H, I/32]
+      nvfp4:      packed as mxfp4; scales float8_e4m3fn [E, 2I, H/16], [E, H, I/16]; w13_global_scale and
+                  w2_global_scale float32 [E] (real = e2m1 * scale * global[e], ModelOpt's weight_scale_2)
+      The block formats (anyaccel.ops.microscaling) need H and I multiples of the block (32; 16 for nvfp4).
+      Kernels may quantize activations on the fly (fp8 per token-group, mxfp8 or nvfp4 per block); the
+      kit's tolerance allows it.
     Returns [T, H] in spec.dtype (a new tensor; tokens routed only to remote experts get zeros).
     """
     raise NotImplementedError
@@ -140,6 +173,14 @@ def _check_experts_spec(spec: MoESpec) -> None:
         spec.expert_placement in PLACEMENTS,
         f"expert_placement must be one of {PLACEMENTS}, got {spec.expert_placement!r}",
     )
+    if spec.quant in MX_QUANT:
+        block = FORMATS[spec.quant].block
+        expect(
+            op,
+            spec.hidden_size % block == 0 and spec.intermediate_size % block == 0,
+            f"{spec.quant} needs H and I multiples of {block}, got {spec.hidden_size} and "
+            f"{spec.intermediate_size}",
+        )
     if spec.quant == "int4_group":
         expect(
             op,
@@ -191,13 +232,32 @@ def _check_experts(
     w2_scale=None,
     w13_zeros=None,
     w2_zeros=None,
+    w13_bias=None,
+    w2_bias=None,
+    w13_global_scale=None,
+    w2_global_scale=None,
 ) -> None:
     op = "moe.experts"
     e, h, i = spec.num_experts, spec.hidden_size, spec.intermediate_size
     expect_tensor(op, "hidden", hidden, shape=(None, h), dtype=spec.dtype)
-    packed = spec.quant == "int4_group"
-    expect_tensor(op, "w13", w13, shape=(e, 2 * i, h // 8 if packed else h))
-    expect_tensor(op, "w2", w2, shape=(e, h, i // 8 if packed else i))
+    pack = {"int4_group": 8, "mxfp4": 2, "nvfp4": 2}.get(spec.quant, 1)
+    expect_tensor(op, "w13", w13, shape=(e, 2 * i, h // pack))
+    expect_tensor(op, "w2", w2, shape=(e, h, i // pack))
+    if spec.quant in MX_QUANT:
+        fmt = FORMATS[spec.quant]
+        expect_tensor(op, "w13", w13, dtype=fmt.element_dtype)
+        expect_tensor(op, "w2", w2, dtype=fmt.element_dtype)
+        expect_tensor(op, "w13_scale", w13_scale, shape=(e, 2 * i, h // fmt.block), dtype=fmt.scale_dtype)
+        expect_tensor(op, "w2_scale", w2_scale, shape=(e, h, i // fmt.block), dtype=fmt.scale_dtype)
+        globals_given = w13_global_scale is not None and w2_global_scale is not None
+        expect(op, globals_given == fmt.has_global, f"{spec.quant}: global scales given = {globals_given}")
+        if fmt.has_global:
+            expect_tensor(op, "w13_global_scale", w13_global_scale, shape=(e,), dtype=torch.float32)
+            expect_tensor(op, "w2_global_scale", w2_global_scale, shape=(e,), dtype=torch.float32)
+    expect(op, (w13_bias is not None) == spec.has_bias, "w13_bias presence differs from the spec")
+    if spec.has_bias:
+        expect_tensor(op, "w13_bias", w13_bias, shape=(e, 2 * i))
+        expect_tensor(op, "w2_bias", w2_bias, shape=(e, h))
     expect_tensor(op, "topk_weights", topk_weights, shape=(hidden.shape[0], spec.top_k), dtype=torch.float32)
     expect_tensor(op, "topk_ids", topk_ids, shape=(hidden.shape[0], spec.top_k), dtype=torch.int32)
     expect(op, (expert_map is not None) == spec.expert_parallel, "expert_map presence differs from the spec")
@@ -248,5 +308,16 @@ EXPERTS = OpDef(
     lambda p: MoESpec(dtype=preferred_dtype(p)),
     check_spec=_check_experts_spec,
     check_args=_check_experts,
-    weights=("w13", "w2", "w13_scale", "w2_scale", "w13_zeros", "w2_zeros"),
+    weights=(
+        "w13",
+        "w2",
+        "w13_scale",
+        "w2_scale",
+        "w13_zeros",
+        "w2_zeros",
+        "w13_bias",
+        "w2_bias",
+        "w13_global_scale",
+        "w2_global_scale",
+    ),
 )

@@ -6,8 +6,12 @@ to fp16/bf16 moves them, so the chosen sets are unambiguous; rows are compared a
 because the contract leaves their order free. With a correction bias the bias, not the score, decides the
 choice, so a kernel that ignores it (or returns biased weights) fails.
 
-experts: tolerances are the dtype table widened 4x, because kernels may round the gate/up product, each
-expert's output and the weighted sum to the compute dtype (three roundings beyond the output's). fp8 modes
+experts: the block-scaled formats (mxfp8, mxfp4, nvfp4) get random codes and scales (cases/mx.py) and the
+fp8 pass rule below, because vendor kernels quantize activations on the fly to mxfp8 or nvfp4; the GPT-OSS
+configurations add per-expert biases (the gate's large enough, here and there, to reach the clamp of
+"swiglu_oai"). Tolerances are otherwise the dtype table widened 4x, because kernels may round the gate/up
+product, each expert's output and the weighted sum to the compute dtype (three roundings beyond the
+output's). fp8 modes
 also allow on-the-fly e4m3 activation quantization per 1x128 group (documented in the contract): each of the
 two GEMMs then sees inputs rounded by up to 2^-4 relative. An emulated kernel doing exactly that (x and the
 gate/up product quantized per 1x128 group, bf16/fp16 intermediates) lands at an RMS error of 4-5% of the
@@ -28,6 +32,7 @@ from ..case import Case, Comparison, Tolerance, generator, randn
 from ..compare import errors
 from ..oracles import moe as oracle
 from ..tolerance import BY_DTYPE, for_dtype
+from .mx import random_operand
 from .quant import name, pack_nibbles, quantize_tiles
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -141,6 +146,17 @@ EXPERT_CONFIGS = (
 )
 
 
+# (E_local, E_global, top_k, H, I, activation, quant, group_size); swiglu_oai configurations carry biases
+MX_EXPERT_CONFIGS = (
+    (8, 8, 2, 96, 64, "swiglu_oai", "none", 0),
+    (8, 8, 2, 128, 64, "swiglu_oai", "mxfp4", 0),
+    (16, 32, 4, 96, 160, "swiglu_oai", "mxfp4", 0),
+    (8, 8, 2, 64, 96, "silu", "mxfp8", 0),
+    (16, 16, 4, 80, 48, "silu", "nvfp4", 0),
+    (8, 16, 2, 64, 32, "swiglu_oai", "nvfp4", 0),
+)
+
+
 def _within_fp8_noise(got: dict[str, Any], want: dict[str, Any]) -> Compared:
     """The fp8 pass rule of the module docstring: RMS error and per-element error, relative to the RMS."""
     out, expected = got["out"], want["out"]
@@ -180,6 +196,18 @@ def _int4_experts(g: torch.Generator, e: int, n: int, k: int, group: int, zeros:
     return pack_nibbles(q), scales, z
 
 
+def _mx_experts(
+    g: torch.Generator, e: int, n: int, k: int, fmt: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """[E, N, K] block-scaled expert weights ~ 1/sqrt(K): (elements, scales, global [E] or None)."""
+    parts = [random_operand(g, fmt, n, k, magnitude=k**-0.5) for _ in range(e)]
+    glob = torch.cat([p["global"] for p in parts]) if fmt == "nvfp4" else None
+    return torch.stack([p["q"] for p in parts]), torch.stack([p["scale"] for p in parts]), glob
+
+
+MX_QUANTS = ("mxfp8", "mxfp4", "nvfp4")
+
+
 def _expert_case(
     t: int,
     config: tuple,
@@ -187,6 +215,7 @@ def _expert_case(
     fp8: torch.dtype = torch.float8_e4m3fn,
     zeros: bool = True,
     large: bool = False,
+    bias: bool = False,
 ) -> Case:
     e, e_global, k, h, i, act, quant, group = config
 
@@ -207,9 +236,17 @@ def _expert_case(
         elif quant == "int4_group":
             w13, kwargs["w13_scale"], kwargs["w13_zeros"] = _int4_experts(g, e, 2 * i, h, group, zeros, dtype)
             w2, kwargs["w2_scale"], kwargs["w2_zeros"] = _int4_experts(g, e, h, i, group, zeros, dtype)
+        elif quant in MX_QUANTS:
+            w13, kwargs["w13_scale"], w13_global = _mx_experts(g, e, 2 * i, h, quant)
+            w2, kwargs["w2_scale"], w2_global = _mx_experts(g, e, h, i, quant)
+            if quant == "nvfp4":
+                kwargs["w13_global_scale"], kwargs["w2_global_scale"] = w13_global, w2_global
         else:
             w13, kwargs["w13_scale"] = _fp8_experts(g, e, 2 * i, h, quant, fp8)
             w2, kwargs["w2_scale"] = _fp8_experts(g, e, h, i, quant, fp8)
+        if bias:
+            kwargs["w13_bias"] = randn(g, e, 2 * i, dtype=dtype, scale=4.0)
+            kwargs["w2_bias"] = randn(g, e, h, dtype=dtype, scale=0.5)
         return (hidden, w13, w2, weights, ids), kwargs
 
     label = (
@@ -219,9 +256,10 @@ def _expert_case(
         + f" {quant}"
         + (f" {name(fp8)}" if quant.startswith("fp8") else "")
         + (f" G={group} {'zeros' if zeros else 'sym'}" if quant == "int4_group" else "")
+        + (" bias" if bias else "")
         + f" {name(dtype)}"
     )
-    spec = MoESpec(dtype, e, k, h, i, act, quant, group or 128, e_global != e)
+    spec = MoESpec(dtype, e, k, h, i, act, quant, group or 128, e_global != e, has_bias=bias)
     return Case(
         "moe.experts",
         label,
@@ -229,7 +267,7 @@ def _expert_case(
         make,
         oracle.experts,
         for_dtype(dtype, 4.0),
-        compare=_within_fp8_noise if quant.startswith("fp8") else None,
+        compare=_within_fp8_noise if quant.startswith("fp8") or quant in MX_QUANTS else None,
         large=large,
     )
 
@@ -246,6 +284,11 @@ def _experts_cases() -> list[Case]:
     # decode-sized batches: most experts hold a few rows each (batched and dense kernels take this path)
     cases.append(_expert_case(8, (8, 8, 2, 128, 64, "gelu", "none", 0), torch.float32))
     cases.append(_expert_case(19, EXPERT_CONFIGS[3], torch.float32))
+    # block-scaled weights and GPT-OSS's biases and clamped SwiGLU (H, I multiples of the block only)
+    for n, config in enumerate(MX_EXPERT_CONFIGS):
+        for m, dtype in enumerate((torch.bfloat16, torch.float16, torch.float32)):
+            t = (1, 37, 133)[(n + m) % 3]
+            cases.append(_expert_case(t, config, dtype, bias=config[5] == "swiglu_oai"))
     cases.append(_expert_case(65, (64, 64, 8, 1024, 512, "silu", "none", 0), torch.bfloat16, large=True))
     cases.append(_expert_case(33, (16, 64, 8, 1024, 512, "silu", "fp8_block", 0), torch.bfloat16, large=True))
     return cases

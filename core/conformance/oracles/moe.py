@@ -6,7 +6,10 @@ import math
 
 import torch
 
+from . import mx
 from .quant import dequantize, nibbles
+
+SWIGLU_ALPHA, SWIGLU_LIMIT = 1.702, 7.0  # GPT-OSS (transformers' GptOssConfig swiglu_alpha / swiglu_limit)
 
 
 def topk(
@@ -51,11 +54,18 @@ def topk(
 
 
 def _expert_weight(
-    w: torch.Tensor, e: int, scale: torch.Tensor | None, zeros: torch.Tensor | None
+    w: torch.Tensor,
+    e: int,
+    scale: torch.Tensor | None,
+    zeros: torch.Tensor | None,
+    glob: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Float64 [N, K] weight of local expert e."""
     if scale is None:
         return w[e].double()
+    if scale.dtype in (torch.uint8, torch.float8_e4m3fn):  # mxfp8, mxfp4, nvfp4
+        fmt = mx.format_of(w, scale)
+        return mx.dequantize(fmt, w[e], scale[e], None if glob is None else glob[e])
     if w.dtype == torch.int32:  # int4: value i of a word is input column 8c + i
         q = nibbles(w[e]).double()
         group = q.shape[1] // scale.shape[-1]
@@ -79,6 +89,10 @@ def experts(
     w2_scale: torch.Tensor | None = None,
     w13_zeros: torch.Tensor | None = None,
     w2_zeros: torch.Tensor | None = None,
+    w13_bias: torch.Tensor | None = None,
+    w2_bias: torch.Tensor | None = None,
+    w13_global_scale: torch.Tensor | None = None,
+    w2_global_scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
     cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     out = torch.zeros(hidden.shape, dtype=torch.float64)
@@ -92,16 +106,25 @@ def experts(
                     continue  # another rank holds this expert
             if e not in cache:
                 cache[e] = (
-                    _expert_weight(w13, e, w13_scale, w13_zeros),
-                    _expert_weight(w2, e, w2_scale, w2_zeros),
+                    _expert_weight(w13, e, w13_scale, w13_zeros, w13_global_scale),
+                    _expert_weight(w2, e, w2_scale, w2_zeros, w2_global_scale),
                 )
             up_proj, down_proj = cache[e]
             gu = up_proj @ x
+            if w13_bias is not None:
+                gu = gu + w13_bias[e].double()
             half = gu.shape[0] // 2
             g, u = gu[:half], gu[half:]
             if activation == "silu":
-                act = g / (1.0 + torch.exp(-g))
-            else:
-                act = 0.5 * g * (1.0 + torch.erf(g / math.sqrt(2.0)))
-            out[t] += float(topk_weights[t, j]) * (down_proj @ (act * u))
+                glu = g / (1.0 + torch.exp(-g)) * u
+            elif activation == "gelu":
+                glu = 0.5 * g * (1.0 + torch.erf(g / math.sqrt(2.0))) * u
+            else:  # swiglu_oai
+                g = torch.minimum(g, torch.tensor(SWIGLU_LIMIT, dtype=torch.float64))
+                u = u.clamp(-SWIGLU_LIMIT, SWIGLU_LIMIT)
+                glu = (u + 1.0) * g / (1.0 + torch.exp(-SWIGLU_ALPHA * g))
+            y = down_proj @ glu
+            if w2_bias is not None:
+                y = y + w2_bias[e].double()
+            out[t] += float(topk_weights[t, j]) * y
     return out

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from anyaccel.ops.base import expect_range
+from anyaccel.ops.microscaling import dequantize, infer_format
+from anyaccel.ops.moe import SWIGLU_OAI_ALPHA, SWIGLU_OAI_LIMIT
 from anyaccel.schemes.packing import unpack_rows
 
 from .quant import expand_scale
@@ -62,19 +64,45 @@ DENSE_MIN_BUSY = 0.75
 DENSE_MAX_ROWS = 32
 
 
-def _dequantized_all(w: torch.Tensor, scale: torch.Tensor | None, zeros: torch.Tensor | None) -> torch.Tensor:
+Glu = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def swiglu_oai(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """GPT-OSS's clamped SwiGLU (the contract's "swiglu_oai")."""
+    gate = gate.clamp(max=SWIGLU_OAI_LIMIT)
+    up = up.clamp(-SWIGLU_OAI_LIMIT, SWIGLU_OAI_LIMIT)
+    return (up + 1) * gate * torch.sigmoid(SWIGLU_OAI_ALPHA * gate)
+
+
+def glu_for(activation: str) -> Glu:
+    """glu(gate, up) of the contract's activation."""
+    if activation == "swiglu_oai":
+        return swiglu_oai
+    act = F.silu if activation == "silu" else F.gelu
+    return lambda gate, up: act(gate) * up
+
+
+def _dequantized_all(
+    w: torch.Tensor, scale: torch.Tensor | None, zeros: torch.Tensor | None, glob: torch.Tensor | None
+) -> torch.Tensor:
     """Every expert of a stacked weight as float32 [E, N, K]."""
     if scale is None:
         return w.float()
-    return torch.stack([_dequantized(w, e, scale, zeros) for e in range(w.shape[0])])
+    return torch.stack([_dequantized(w, e, scale, zeros, glob) for e in range(w.shape[0])])
 
 
 def _dequantized(
-    w: torch.Tensor, e: int, scale: torch.Tensor | None, zeros: torch.Tensor | None
+    w: torch.Tensor,
+    e: int,
+    scale: torch.Tensor | None,
+    zeros: torch.Tensor | None,
+    glob: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Expert e of a stacked weight as float32 [N, K], for every quantization mode of the contract."""
     if scale is None:
         return w[e].float()
+    if scale.dtype in (torch.uint8, torch.float8_e4m3fn):  # block-scaled: mxfp8, mxfp4, nvfp4
+        return dequantize(infer_format(w, scale), w[e], scale[e], None if glob is None else glob[e : e + 1])
     if w.dtype == torch.int32:  # int4_group: [N, K/8] words, scales/zeros [N, K/group]
         q = unpack_rows(w[e]).float()
         group = q.shape[1] // scale.shape[-1]
@@ -89,16 +117,24 @@ def _run_batched(
     per_expert: list[int],
     w13: torch.Tensor,
     w2: torch.Tensor,
-    act: Callable[[torch.Tensor], torch.Tensor],
+    glu: Glu,
+    b13: torch.Tensor | None,
+    b2: torch.Tensor | None,
 ) -> torch.Tensor:
-    """rows [P, H] fp32 grouped by expert (expert [P]: each row's expert; per_expert: rows per expert) and
-    dequantized weights [E, 2I, H] / [E, H, I] -> [P, H]: every expert in one bmm per projection."""
+    """rows [P, H] fp32 grouped by expert (expert [P]: each row's expert; per_expert: rows per expert),
+    dequantized weights [E, 2I, H] / [E, H, I] and float32 biases [E, 2I] / [E, H] or None -> [P, H]: every
+    expert in one bmm per projection."""
     sizes = torch.tensor(per_expert, device=rows.device)
     rank = torch.arange(rows.shape[0], device=rows.device) - (sizes.cumsum(0) - sizes)[expert]
     padded = rows.new_zeros(len(per_expert), max(per_expert), rows.shape[1])
     padded[expert, rank] = rows  # row p goes to row rank[p] of its expert's block
-    gate, up = torch.bmm(padded, w13.transpose(1, 2)).chunk(2, dim=-1)
-    return torch.bmm(act(gate) * up, w2.transpose(1, 2))[expert, rank]
+    gate_up = torch.bmm(padded, w13.transpose(1, 2))
+    if b13 is not None:
+        gate_up = gate_up + b13[:, None, :]
+    down = torch.bmm(glu(*gate_up.chunk(2, dim=-1)), w2.transpose(1, 2))
+    if b2 is not None:
+        down = down + b2[:, None, :]
+    return down[expert, rank]
 
 
 def experts(
@@ -113,6 +149,10 @@ def experts(
     w2_scale: torch.Tensor | None = None,
     w13_zeros: torch.Tensor | None = None,
     w2_zeros: torch.Tensor | None = None,
+    w13_bias: torch.Tensor | None = None,
+    w2_bias: torch.Tensor | None = None,
+    w13_global_scale: torch.Tensor | None = None,
+    w2_global_scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
     t, k = topk_ids.shape
     # an id outside the experts would be skipped as remote (-1), count as another expert or fail deep inside
@@ -127,14 +167,16 @@ def experts(
     # the one host sync; slot 0 counts remote pairs
     counts = torch.bincount(local + 1, minlength=w13.shape[0] + 1).tolist()
     pairs = order[counts[0] :]  # this rank's (token, slot) pairs, grouped by expert
-    act = F.silu if activation == "silu" else F.gelu
+    glu = glu_for(activation)
+    b13 = None if w13_bias is None else w13_bias.float()
+    b2 = None if w2_bias is None else w2_bias.float()
     rows = hidden.float()[pairs // k]
     per_expert = counts[1:]
     busy = sum(count > 0 for count in per_expert)
     if busy >= DENSE_MIN_BUSY * len(per_expert) and max(per_expert) <= DENSE_MAX_ROWS:
-        w13_all = _dequantized_all(w13, w13_scale, w13_zeros)
-        w2_all = _dequantized_all(w2, w2_scale, w2_zeros)
-        ys = _run_batched(rows, local[pairs], per_expert, w13_all, w2_all, act)
+        w13_all = _dequantized_all(w13, w13_scale, w13_zeros, w13_global_scale)
+        w2_all = _dequantized_all(w2, w2_scale, w2_zeros, w2_global_scale)
+        ys = _run_batched(rows, local[pairs], per_expert, w13_all, w2_all, glu, b13, b2)
     else:
         ys = rows.new_empty(rows.shape)
         start = 0
@@ -142,8 +184,13 @@ def experts(
             if count == 0:
                 continue
             end = start + count
-            gate, up = (rows[start:end] @ _dequantized(w13, e, w13_scale, w13_zeros).T).chunk(2, dim=-1)
-            torch.mm(act(gate) * up, _dequantized(w2, e, w2_scale, w2_zeros).T, out=ys[start:end])
+            gate_up = rows[start:end] @ _dequantized(w13, e, w13_scale, w13_zeros, w13_global_scale).T
+            if b13 is not None:
+                gate_up += b13[e]
+            down = _dequantized(w2, e, w2_scale, w2_zeros, w2_global_scale)
+            torch.mm(glu(*gate_up.chunk(2, dim=-1)), down.T, out=ys[start:end])
+            if b2 is not None:
+                ys[start:end] += b2[e]
             start = end
     # each pair's weighted output back to its (token, slot), then the k slots of a token summed: one scatter
     # and one reduction instead of an accumulation per expert

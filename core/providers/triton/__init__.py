@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from anyaccel.hookspecs import hookimpl
+from anyaccel.ops.moe import unserved_features
 from anyaccel.platforms.base import Platform
 from anyaccel.registry import Kernel
 
@@ -44,11 +45,16 @@ def _attention_supports(spec: Any, platform: Platform) -> str | None:
     return _fp8_on_device(spec.cache_dtype, platform) if spec.fp8_kv else None
 
 
+MOE_QUANTS = ("none", "fp8_tensor", "fp8_block", "int4_group")  # moe_experts.QUANT_CODES
+
+
 def _moe_supports(spec: Any, platform: Platform) -> str | None:
     """fp8 experts need a device that computes in some fp8 type (the weights carry which one)."""
+    if spec.quant not in MOE_QUANTS:
+        return f"quant {spec.quant}: the fused kernel reads {', '.join(MOE_QUANTS)} weights"
     if spec.quant.startswith("fp8") and not interpreting() and platform.fp8_dtype is None:
         return "fp8 experts need a device with fp8 support"
-    return None
+    return unserved_features(spec)
 
 
 def _fp8_spec_supports(spec: Any, platform: Platform) -> str | None:

@@ -194,6 +194,10 @@ def fused_moe(spec: MoESpec, platform: Platform) -> Callable[..., Any]:
         w2_scale: torch.Tensor | None = None,
         w13_zeros: torch.Tensor | None = None,
         w2_zeros: torch.Tensor | None = None,
+        w13_bias: torch.Tensor | None = None,
+        w2_bias: torch.Tensor | None = None,
+        w13_global_scale: torch.Tensor | None = None,
+        w2_global_scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
         tokens, hidden_size = hidden.shape
         top_k = topk_ids.shape[1]

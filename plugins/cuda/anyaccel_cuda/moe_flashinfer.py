@@ -72,6 +72,10 @@ def experts(spec: MoESpec, platform):
         w2_scale=None,
         w13_zeros=None,
         w2_zeros=None,
+        w13_bias=None,
+        w2_bias=None,
+        w13_global_scale=None,
+        w2_global_scale=None,
     ):
         return cutlass_fused_moe(
             hidden.contiguous(),

@@ -33,6 +33,10 @@ def experts(spec: MoESpec, platform):
         w2_scale=None,
         w13_zeros=None,
         w2_zeros=None,
+        w13_bias=None,
+        w2_bias=None,
+        w13_global_scale=None,
+        w2_global_scale=None,
     ):
         tokens, k = topk_ids.shape
         flat = topk_ids.reshape(-1).long()

@@ -54,6 +54,10 @@ def experts(spec: MoESpec, platform):
         w2_scale=None,
         w13_zeros=None,
         w2_zeros=None,
+        w13_bias=None,
+        w2_bias=None,
+        w13_global_scale=None,
+        w2_global_scale=None,
     ):
         if expert_map is not None:
             local = expert_map[topk_ids.long()]

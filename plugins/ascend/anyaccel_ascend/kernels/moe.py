@@ -91,6 +91,10 @@ def experts(
     w2_scale=None,
     w13_zeros=None,
     w2_zeros=None,
+    w13_bias=None,
+    w2_bias=None,
+    w13_global_scale=None,
+    w2_global_scale=None,
 ):
     tokens, top_k = topk_ids.shape
     num_experts = w13.shape[0]

@@ -133,6 +133,8 @@ def experts(spec, platform: Platform) -> str | None:
         return f"quant {spec.quant}: the grouped-matmul path here is unquantized"
     if spec.activation != "silu":
         return f"activation {spec.activation}: npu_swiglu is SiLU-gated only"
+    if spec.has_bias:
+        return "no expert biases: npu_grouped_matmul is called without them"
     if spec.num_experts < 2:
         return "npu_grouped_matmul's size list cannot have length 1"
     if spec.num_experts > gates.ROUTING_MAX_EXPERTS:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from anyaccel.ops.attention import AttentionSpec
-from anyaccel.ops.moe import MoESpec, TopKSpec
+from anyaccel.ops.moe import MoESpec, TopKSpec, unserved_features
 from anyaccel.ops.quant import W4A16Spec
 from anyaccel.platforms.base import Platform
 
@@ -37,7 +37,7 @@ def native_attention_supports(spec: AttentionSpec, platform: Platform) -> str | 
 def native_experts_supports(spec: MoESpec, platform: Platform) -> str | None:
     if spec.quant != "none":
         return f"computes with float32 weights only, not quant={spec.quant}"
-    return native_missing()
+    return unserved_features(spec) or native_missing()
 
 
 def native_topk_supports(spec: TopKSpec, platform: Platform) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from anyaccel.ops.moe import unserved_features
 from anyaccel.platforms.base import Platform
 
 from .. import gates
@@ -149,9 +150,7 @@ def unquantized_local_experts(spec, platform) -> str | None:
         return f"quant {spec.quant!r}: only unquantized experts are wired"
     if spec.expert_parallel:
         return "expert parallelism (expert_map) is not wired"
-    if spec.activation not in ("silu", "gelu"):
-        return f"activation {spec.activation!r} is not silu or gelu"
-    return None
+    return unserved_features(spec)
 
 
 def trtllm_fp8_block_moe(spec, platform) -> str | None:
@@ -163,6 +162,8 @@ def trtllm_fp8_block_moe(spec, platform) -> str | None:
         )
     if spec.activation != "silu":
         return f"activation {spec.activation!r}: the DeepSeek-FP8 recipe here is SwiGLU"
+    if spec.has_bias:
+        return "no expert biases: the DeepSeek-FP8 recipe has none"
     if spec.hidden_size % 128 or spec.intermediate_size % 128:
         return "hidden and intermediate sizes must be multiples of 128 (whole scale tiles)"
     return None

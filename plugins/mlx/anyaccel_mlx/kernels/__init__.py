@@ -11,7 +11,7 @@ import torch
 
 from anyaccel.ops.attention import AttentionSpec
 from anyaccel.ops.kv_cache import NHD_VIEWABLE
-from anyaccel.ops.moe import MoESpec
+from anyaccel.ops.moe import MoESpec, unserved_features
 from anyaccel.ops.quant import W8A16Spec
 from anyaccel.platforms.base import Platform
 from anyaccel.registry import Kernel
@@ -35,7 +35,7 @@ def attention_supports(spec: AttentionSpec, platform: Platform) -> str | None:
 def experts_supports(spec: MoESpec, platform: Platform) -> str | None:
     if spec.quant not in ("none", "int4_group"):
         return f"MLX has no fp8 matmul for quant={spec.quant} (its mxfp8 mode uses per-32 e8m0 scales)"
-    return None
+    return unserved_features(spec)
 
 
 INT8_GROUPS = (32, 64, 128)  # the group sizes mx.quantized_matmul takes

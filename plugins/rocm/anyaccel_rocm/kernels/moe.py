@@ -166,6 +166,10 @@ def experts(spec, platform: Platform):
         w2_scale=None,
         w13_zeros=None,
         w2_zeros=None,
+        w13_bias=None,
+        w2_bias=None,
+        w13_global_scale=None,
+        w2_global_scale=None,
     ):
         mask = None
         if expert_map is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from anyaccel.ops.moe import unserved_features
 from anyaccel.platforms.base import Platform
 
 from .. import gates
@@ -215,6 +216,7 @@ def experts(spec: Any, platform: Platform) -> Reason:
             if spec.activation in ("silu", "gelu")
             else f"activation {spec.activation}: ActivationType Silu or Gelu"
         ),
+        lambda: unserved_features(spec),
         lambda: (
             None
             if h % cols == 0 and i % cols == 0 and (2 * i) % rows == 0

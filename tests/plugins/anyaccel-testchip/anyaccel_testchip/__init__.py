@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from anyaccel.emulation import Emulator
 from anyaccel.hookspecs import hookimpl
 from anyaccel.ops.kv_cache import KVLayout
+from anyaccel.ops.moe import unserved_features
 from anyaccel.platforms.base import CapabilityRange, Platform, PlatformFamily, ranked_table
 from anyaccel.registry import Kernel
 
@@ -100,6 +101,10 @@ def experts_up_gate(
     w2_scale=None,
     w13_zeros=None,
     w2_zeros=None,
+    w13_bias=None,
+    w2_bias=None,
+    w13_global_scale=None,
+    w2_global_scale=None,
 ):
     act = F.silu if activation == "silu" else F.gelu
     ids = topk_ids.long() if expert_map is None else expert_map[topk_ids.long()].long()
@@ -182,7 +187,9 @@ def anyaccel_kernels() -> list[Kernel]:
             "testchip.experts_up_gate",
             f"{__name__}:experts_up_gate",
             on_chip,
-            supports=lambda spec, platform: None if spec.quant == "none" else "unquantized experts only",
+            supports=lambda spec, platform: (
+                unserved_features(spec) if spec.quant == "none" else "unquantized experts only"
+            ),
             prepare=f"{__name__}:prepare_up_gate",
             priority=10,
         ),
