@@ -17,7 +17,7 @@ import anyaccel
 from anyaccel import context
 from anyaccel.errors import PlatformError, StrictModeError
 from anyaccel.ops.norm import NormSpec
-from anyaccel.platforms import mps
+from anyaccel.platforms import mps, xpu
 
 VENDOR_PROBE_MODULES = ("pynvml", "amdsmi", "torch_npu", "torch_musa", "pymtml")
 
@@ -108,10 +108,57 @@ def fake_musa(monkeypatch, devices: list[tuple[str, tuple[int, int]]]) -> None:
     )
 
 
+class FakeLevelZero:
+    """Intel's Level Zero loader answering the sysman calls platforms/xpu.py makes: one driver, one device
+    per given name."""
+
+    def __init__(self, names: list[str], device_type: int = xpu.ZE_DEVICE_TYPE_GPU) -> None:
+        self.names = names
+        self.device_type = device_type
+        self.calls: list[str] = []
+
+    def zesInit(self, flags: int) -> int:
+        self.calls.append("zesInit")
+        return 0
+
+    @staticmethod
+    def _fill(count_ref, handles, values: list[int]) -> int:
+        count = count_ref._obj
+        if handles is None:
+            count.value = len(values)
+            return 0
+        for i in range(min(count.value, len(values))):
+            handles[i] = values[i]
+        return 0
+
+    def zesDriverGet(self, count_ref, handles) -> int:
+        self.calls.append("zesDriverGet")
+        return self._fill(count_ref, handles, [1])
+
+    def zesDeviceGet(self, driver, count_ref, handles) -> int:
+        self.calls.append("zesDeviceGet")
+        return self._fill(count_ref, handles, list(range(100, 100 + len(self.names))))
+
+    def zesDeviceGetProperties(self, device, props_ref) -> int:
+        self.calls.append("zesDeviceGetProperties")
+        props = props_ref._obj
+        assert props.stype == xpu.ZES_STRUCTURE_TYPE_DEVICE_PROPERTIES
+        props.core.type = self.device_type
+        props.core.name = self.names[device - 100].encode()
+        return 0
+
+
 def fake_xpu(monkeypatch, device_name: str, count: int = 1) -> None:
-    monkeypatch.setattr(torch.xpu, "is_available", lambda: True)
-    monkeypatch.setattr(torch.xpu, "device_count", lambda: count)
-    monkeypatch.setattr(torch.xpu, "get_device_properties", lambda i: SimpleNamespace(name=device_name))
+    """An XPU build of torch whose devices Level Zero's sysman lists; torch.xpu must not be called (it
+    would initialise the device)."""
+
+    def initialises(*args):
+        raise AssertionError("XPU detection called torch.xpu, which initialises the device")
+
+    monkeypatch.setattr(torch.version, "xpu", "20250201", raising=False)
+    monkeypatch.setattr(xpu, "level_zero_library", lambda: FakeLevelZero([device_name] * count))
+    for name in ("is_available", "device_count", "get_device_properties", "get_device_name"):
+        monkeypatch.setattr(torch.xpu, name, initialises)
 
 
 @pytest.mark.parametrize(
@@ -232,7 +279,7 @@ def test_npu_through_torch_npu(monkeypatch, device, soc, bf16):
         ("Intel(R) Arc(TM) 140V GPU (16GB)", "lnl", "float8_e4m3fn"),
     ],
 )
-def test_xpu_through_torch_xpu(monkeypatch, device, arch, fp8):
+def test_xpu_through_level_zero_sysman(monkeypatch, device, arch, fp8):
     fake_xpu(monkeypatch, device, count=2)
     p = anyaccel.get_platform()
     assert (p.name, p.vendor, p.device_type, p.dispatch_key, p.dist_backend) == (
@@ -411,3 +458,17 @@ def test_capabilities_of_different_families_do_not_compare():
 
     with pytest.raises(TypeError, match="cannot order capability"):
         _ = cuda_cap("sm_90") < rocm_cap("gfx942")
+
+
+def test_xpu_needs_an_xpu_torch_and_a_listed_gpu(monkeypatch):
+    """A CPU build of torch never loads Level Zero; an XPU build finds no platform when the loader is
+    missing or sysman lists no GPU (only other device types)."""
+    loaded = []
+    monkeypatch.setattr(xpu, "level_zero_library", lambda: loaded.append(1))
+    assert xpu.probe() is None and not loaded
+    monkeypatch.setattr(torch.version, "xpu", "20250201", raising=False)
+    assert xpu.probe() is None and loaded
+    monkeypatch.setattr(
+        xpu, "level_zero_library", lambda: FakeLevelZero(["Intel(R) Xeon CPU"], device_type=2)
+    )
+    assert xpu.probe() is None
