@@ -22,6 +22,7 @@ ARCHITECTURES: dict[str, str] = {
     "Qwen3MoeForCausalLM": "qwen3_moe:Qwen3MoeForCausalLM",
     "MixtralForCausalLM": "mixtral:MixtralForCausalLM",
     "DeepseekV3ForCausalLM": "deepseek_v3:DeepseekV3ForCausalLM",
+    "GptOssForCausalLM": "gpt_oss:GptOssForCausalLM",
 }
 
 

@@ -31,6 +31,17 @@ COMMON: dict[str, Any] = dict(
     pad_token_id=None,
 )
 MOE: dict[str, Any] = dict(num_experts_per_tok=2, moe_intermediate_size=32)
+# GPT-OSS's own rope (openai/gpt-oss-20b's config.json); at head_dim 16 its untruncated ramp differs from a
+# truncated one
+GPT_OSS_ROPE: dict[str, Any] = {
+    "rope_type": "yarn",
+    "rope_theta": 150000.0,
+    "factor": 32.0,
+    "beta_fast": 32.0,
+    "beta_slow": 1.0,
+    "truncate": False,
+    "original_max_position_embeddings": 4096,
+}
 
 # architecture -> (transformers config class name, config overrides)
 TINY: dict[str, tuple[str, dict[str, Any]]] = {
@@ -43,6 +54,17 @@ TINY: dict[str, tuple[str, dict[str, Any]]] = {
         {"head_dim": 16, "num_experts": 8, "norm_topk_prob": True, **MOE},
     ),
     "MixtralForCausalLM": ("MixtralConfig", {"num_local_experts": 4, "num_experts_per_tok": 2}),
+    # sliding and full layers alternating (prompts exceed the window); H and I multiples of MXFP4's blocks
+    "GptOssForCausalLM": (
+        "GptOssConfig",
+        {
+            "head_dim": 16,
+            "num_local_experts": 4,
+            "num_experts_per_tok": 2,
+            "sliding_window": 8,
+            "rope_parameters": GPT_OSS_ROPE,
+        },
+    ),
     "DeepseekV3ForCausalLM": (
         "DeepseekV3Config",
         {

@@ -14,9 +14,11 @@ from torch import nn
 from anyaccel.models import LLM, SamplingParams
 from anyaccel.models.compare import compare_with_transformers
 from anyaccel.models.demo import DEMO_NAME, DEMO_VERSION, demo_checkpoint
+from anyaccel.models.layers.attention import Attention
 from anyaccel.models.layers.linear import LinearBase
 from anyaccel.models.layers.moe import FusedMoE
 from anyaccel.models.layers.norm import RMSNorm
+from anyaccel.models.layers.rotary import RotaryEmbedding, cos_sin_cache, rope_parameters
 from anyaccel.models.random_constants import SCALE_RANGE, ZERO_SPREAD, constant_tensors
 from anyaccel.models.testing import TINY, fp8_block_checkpoint, tiny_checkpoint, w4_checkpoint
 
@@ -24,6 +26,8 @@ PROMPTS = [[5, 17, 42, 7, 99, 3, 250, 11, 64], [300, 2]]
 # Every architecture, and Llama with attention_bias (biases on q/k/v and on o_proj, a row-parallel layer).
 CASES: dict[str, tuple[str, dict]] = {arch: (arch, {}) for arch in TINY}
 CASES["LlamaForCausalLM+attention_bias"] = ("LlamaForCausalLM", {"attention_bias": True})
+# biases transformers draws at random rather than setting to a constant: GPT-OSS's router bias
+RANDOM_BIASES = ("mlp.router.bias",)
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +67,8 @@ def test_no_tensor_keeps_the_constant_transformers_initialises_it_to(tiny_checkp
     tensors = load_file(model_dir / "model.safetensors")
     config = AutoConfig.from_pretrained(model_dir)
     initial = constant_tensors(AutoModelForCausalLM.from_config(config, dtype=torch.float32))
-    assert set(initial) == {name for name in tensors if name.endswith(("norm.weight", "bias"))}
+    constants = {name for name in tensors if name.endswith(("norm.weight", "bias"))}
+    assert set(initial) == {name for name in constants if not name.endswith(RANDOM_BIASES)}
     _assert_spread(tensors, initial)
 
 
@@ -136,6 +141,34 @@ def _biases_dropped(which: Callable[[str], bool]) -> Sabotage:
     return sabotage
 
 
+def _sinks_ignored(model: nn.Module) -> int:
+    """Attention without sinks: a sink logit of -inf adds exp(-inf) = 0 to every softmax denominator."""
+    layers = [m for m in model.modules() if isinstance(m, Attention) and m.sinks is not None]
+    for m in layers:
+        m.sinks.data.fill_(float("-inf"))
+    return len(layers)
+
+
+def _expert_biases_zeroed(name: str) -> Sabotage:
+    def sabotage(model: nn.Module) -> int:
+        layers = [m for m in model.modules() if isinstance(m, FusedMoE) and hasattr(m, name)]
+        for m in layers:
+            getattr(m, name).data.zero_()
+        return len(layers)
+
+    return sabotage
+
+
+def _yarn_truncated(model: nn.Module) -> int:
+    """GPT-OSS's YaRN with its ramp bounds rounded to whole dims (truncate true, YaRN's default): the
+    checkpoint says truncate false."""
+    layers = [m for m in model.modules() if isinstance(m, RotaryEmbedding)]
+    p = {**rope_parameters(model.config), "truncate": True}
+    for m in layers:
+        m.cos_sin_cache.copy_(cos_sin_cache(m.cos_sin_cache.shape[1], p, m.cos_sin_cache.shape[0]))
+    return len(layers)
+
+
 def _correction_bias_zeroed(model: nn.Module) -> int:
     layers = [m for m in model.modules() if isinstance(m, FusedMoE) and m.correction_bias is not None]
     for m in layers:
@@ -163,6 +196,11 @@ IGNORED: dict[str, tuple[str, Sabotage]] = {
         "LlamaForCausalLM+attention_bias",
         _biases_dropped(lambda name: name.endswith("o_proj")),
     ),
+    "GPT-OSS attention sinks": ("GptOssForCausalLM", _sinks_ignored),
+    "GPT-OSS router bias": ("GptOssForCausalLM", _biases_dropped(lambda name: name.endswith("router"))),
+    "GPT-OSS expert gate/up biases": ("GptOssForCausalLM", _expert_biases_zeroed("w13_bias")),
+    "GPT-OSS expert down biases": ("GptOssForCausalLM", _expert_biases_zeroed("w2_bias")),
+    "GPT-OSS untruncated YaRN": ("GptOssForCausalLM", _yarn_truncated),
 }
 
 
