@@ -5,8 +5,9 @@ Capability is the MUSA architecture: mp_21 (MTT S80/S3000), mp_22 (S4000), mp_31
 Detection reads the device count and architecture through pymtml (the `mthreads-ml-py` distribution, MTML's
 pynvml-compatible bindings), which does not initialise the device, as vLLM-musa's platform does. MTML numbers
 physical devices, so MUSA_VISIBLE_DEVICES (comma-separated physical indices) selects and orders them.
-torch_musa's own probes are never used: `get_device_capability` initialises the device, and its
-`_get_musa_arch` answers 22 when that fails. Without pymtml the probe fails with that reason.
+torch_musa is imported only once MTML has found a device (it registers the "musa" device type and the mccl
+backend, and initialises lazily); its own probes are never used: `get_device_capability` initialises the
+device, and its `_get_musa_arch` answers 22 when that fails. Without pymtml the probe fails with that reason.
 
 Hardware features (FEATURES below):
     fp8_mma    fp8 (e4m3) matrix compute (mp_31 and newer)
@@ -16,6 +17,7 @@ hardware feature behind it was not confirmed from a public source.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import re
@@ -115,6 +117,8 @@ def probe() -> Platform | None:
     devices = _mtml_devices()
     if not devices:
         return None
+    # registers the "musa" device type and the mccl backend with torch; torch_musa initialises lazily
+    importlib.import_module("torch_musa")
     name, major, minor = devices[0]
     return describe(mp(major, minor), device_name=name, device_count=len(devices))
 
