@@ -59,7 +59,13 @@ def _is_gguf(model_dir: str) -> bool:
 
 
 def _ours(
-    model_dir: str, batch: int, input_len: int, output_len: int, dtype: str, seed: int
+    model_dir: str,
+    batch: int,
+    input_len: int,
+    output_len: int,
+    dtype: str,
+    seed: int,
+    activations: str = "float",
 ) -> dict[str, Any]:
     from .engine.llm import LLM, Stats
     from .engine.sampling import SamplingParams
@@ -70,6 +76,7 @@ def _ours(
         max_model_len=input_len + output_len,
         max_num_seqs=max(batch, 1),
         progress=False,
+        activations=activations,
     )
     # warm-up on other prompts: the same ones would leave their blocks in the prefix cache, and the timed
     # run would skip most of its prefill (transformers' generate has no such cache)
@@ -128,10 +135,13 @@ def _transformers(
     if _is_gguf(model_dir):  # dequantized by transformers' GGUF loader
         path = Path(model_dir)
         model = AutoModelForCausalLM.from_pretrained(
-            str(path.parent), gguf_file=path.name, dtype=torch.float32 if dtype == "auto" else dtype
+            str(path.parent),
+            gguf_file=path.name,
+            dtype=torch.float32 if dtype == "auto" else dtype,
+            trust_remote_code=False,  # never None: transformers would ask on stdin
         ).eval()
     else:
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, trust_remote_code=False).eval()
     model.to(device=device)
     kwargs = dict(do_sample=False, pad_token_id=0, eos_token_id=None)
 
@@ -187,7 +197,14 @@ WORKERS = {"ours": _ours, "transformers": _transformers, "llama.cpp": _llama_cpp
 
 
 def _worker(
-    kind: str, model_dir: str, batch: int, input_len: int, output_len: int, dtype: str, seed: int
+    kind: str,
+    model_dir: str,
+    batch: int,
+    input_len: int,
+    output_len: int,
+    dtype: str,
+    seed: int,
+    activations: str = "float",
 ) -> dict[str, Any]:
     cmd = [
         sys.executable,
@@ -200,6 +217,7 @@ def _worker(
         str(output_len),
         dtype,
         str(seed),
+        *(["--activations", activations] if kind == "ours" else []),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -216,9 +234,11 @@ def bench_model(
     dtype: str = "auto",
     repeats: int = 3,
     peers: tuple[str, ...] = ("transformers",),
+    activations: str = "float",
 ) -> dict[str, Any]:
     """Runs the benchmark (the demo checkpoint when model_dir is None) against `peers` (see PEERS); returns a
-    JSON-ready dict. llama.cpp needs a GGUF file and the llama-cpp-python package."""
+    JSON-ready dict. llama.cpp needs a GGUF file and the llama-cpp-python package. activations: ours with
+    float or int8 activations in its quantized layers (LLM(activations=...))."""
     import anyaccel
 
     from .demo import demo_checkpoint
@@ -238,7 +258,9 @@ def bench_model(
         tries: dict[str, list[dict[str, Any]]] = {"ours": [], **{peer: [] for peer in peers}}
         for seed in range(PROMPT_SEED, PROMPT_SEED + repeats):  # the engines take turns
             for kind, results in tries.items():
-                results.append(_worker(kind, model_dir, batch, input_len, output_len, dtype, seed))
+                results.append(
+                    _worker(kind, model_dir, batch, input_len, output_len, dtype, seed, activations)
+                )
         best = {kind: max(tries[kind], key=lambda run: run["tokens_per_s"]) for kind in tries}
         run: dict[str, Any] = {"batch": batch, **best}
         run["ratios"] = {peer: best["ours"]["tokens_per_s"] / best[peer]["tokens_per_s"] for peer in peers}
@@ -250,6 +272,7 @@ def bench_model(
         "model": model_dir,
         "platform": anyaccel.get_platform().name,
         "dtype": dtype,
+        "activations": activations,
         "input_len": input_len,
         "output_len": output_len,
         "repeats": repeats,
@@ -361,9 +384,10 @@ def _main() -> None:
     p.add_argument("output_len", type=int)
     p.add_argument("dtype")
     p.add_argument("seed", type=int, help="prompt seed of the timed run")
+    p.add_argument("--activations", default="float", help="ours: float or int8 (LLM(activations=...))")
     a = p.parse_args()
-    run = WORKERS[a.kind]
-    print(json.dumps(run(a.model_dir, a.batch, a.input_len, a.output_len, a.dtype, a.seed)))
+    args = (a.model_dir, a.batch, a.input_len, a.output_len, a.dtype, a.seed)
+    print(json.dumps(_ours(*args, a.activations) if a.kind == "ours" else WORKERS[a.kind](*args)))
 
 
 if __name__ == "__main__":

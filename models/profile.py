@@ -61,7 +61,12 @@ def instrument(model: nn.Module) -> OpTimes:
 
 
 def profile_decode(
-    model_path: str, batch: int = 1, input_len: int = 128, output_len: int = 128, dtype: str = "auto"
+    model_path: str,
+    batch: int = 1,
+    input_len: int = 128,
+    output_len: int = 128,
+    dtype: str = "auto",
+    activations: str = "float",
 ) -> dict[str, Any]:
     """Greedy generation of `batch` random prompts; the decode steps' time split by op (ms per step)."""
     from .bench import _prompts
@@ -70,7 +75,12 @@ def profile_decode(
     from .engine.sequence import Sequence
 
     llm = LLM(
-        model_path, dtype=dtype, max_model_len=input_len + output_len, max_num_seqs=batch, progress=False
+        model_path,
+        dtype=dtype,
+        max_model_len=input_len + output_len,
+        max_num_seqs=batch,
+        progress=False,
+        activations=activations,
     )
     times = instrument(llm.model)
     llm.generate(_prompts(batch, input_len, llm.config.vocab_size, seed=1000), SamplingParams(max_tokens=4))

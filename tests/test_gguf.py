@@ -110,6 +110,29 @@ def test_dequantize_at_load_is_an_option_with_the_same_values(files):
         torch.testing.assert_close(a.logits, b.logits, rtol=0, atol=1e-4 * a.logits.abs().max().item())
 
 
+def test_int8_activations_bind_the_a8_gemms_and_match_their_reference(files, monkeypatch):
+    """activations="int8" (llama.cpp's arithmetic) binds quant.w4a8_gemm / w8a8_gemm; the bound kernels (the
+    CPU plugin's where it loads) give the logits the torch reference kernels give; the float path differs."""
+    llm, fast = _generate(files["llama"], activations="int8")
+    ops = {r.op: r for r in resolutions(llm.model)}
+    assert {"quant.w4a8_gemm", "quant.w8a8_gemm"} <= set(ops)
+    assert "quant.w4a16_gemm" not in ops and "quant.w8a16_gemm" not in ops
+    monkeypatch.setenv(
+        "ANYACCEL_KERNELS", "quant.w4a8_gemm=reference.w4a8_gemm,quant.w8a8_gemm=reference.w8a8_gemm"
+    )
+    import anyaccel
+
+    anyaccel.reset()
+    _, reference = _generate(files["llama"], activations="int8")
+    _, exact = _generate(files["llama"])
+    for a, r, e in zip(fast, reference, exact, strict=True):
+        scale = r.logits.abs().max().item()
+        torch.testing.assert_close(a.logits, r.logits, rtol=0, atol=1e-4 * scale)
+        assert (a.logits - e.logits).abs().max().item() > 1e-4 * scale  # the activations were quantized
+    with pytest.raises(ValueError, match="activations must be one of"):
+        LLM(files["llama"], progress=False, activations="int4")
+
+
 def test_unsupported_tensor_types_and_architectures_are_clear_errors(tmp_path):
     path = write_gguf(tmp_path / "q5.gguf", **LLAMA, types={"attn_k": T.Q5_0})
     with pytest.raises(CheckpointError, match=r"blk\.0\.attn_k\.weight.*Q5_0 is not supported"):

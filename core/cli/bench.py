@@ -17,6 +17,7 @@ from typing import Any
 from anyaccel import context
 from anyaccel.bench import bench_ops, measure_overhead, measure_startup
 from anyaccel.bench.plot import write_plot
+from anyaccel.ops.a8 import ACTIVATIONS
 from anyaccel.provenance import header
 
 from .main import add_emulate
@@ -48,6 +49,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--profile",
         action="store_true",
         help="model: where our decode step goes (time per op and outside the kernels) instead of the peers",
+    )
+    p.add_argument(
+        "--activations",
+        choices=ACTIVATIONS,
+        default="float",
+        help="model: our quantized layers with float activations (default) or int8 ones per 32 features, "
+        "llama.cpp's arithmetic (quant.w4a8_gemm / w8a8_gemm)",
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     add_emulate(p)
@@ -100,12 +108,14 @@ def _bench_model(args: argparse.Namespace) -> int:
         from anyaccel.models.profile import format_profile, profile_decode
 
         model = args.model or str(_default_model())
-        profiles = [profile_decode(model, batch) for batch in batches]
+        profiles = [profile_decode(model, batch, activations=args.activations) for batch in batches]
         text = "\n\n".join(map(format_profile, profiles))
         print(json.dumps({"header": header(), "profiles": profiles}, indent=2) if args.json else text)
         return 0
     peers = tuple(p.strip() for p in args.vs.split(",") if p.strip())
-    result = bench_model(args.model, batch_sizes=batches, repeats=args.runs or 3, peers=peers)
+    result = bench_model(
+        args.model, batch_sizes=batches, repeats=args.runs or 3, peers=peers, activations=args.activations
+    )
     if args.plot:
         from anyaccel.models.bench import write_plot as write_model_plot
 

@@ -11,6 +11,8 @@ import argparse
 import json
 from typing import Any
 
+from anyaccel.ops.a8 import ACTIVATIONS
+
 from .main import add_emulate
 from .table import render
 
@@ -30,6 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--dequantize",
         action="store_true",
         help="GGUF: dequantize every layer at load (default: kept quantized)",
+    )
+    p.add_argument(
+        "--activations",
+        choices=ACTIVATIONS,
+        default="float",
+        help="quantized layers: float activations (default) or int8 ones per 32 features, llama.cpp's "
+        "arithmetic (faster on CPUs, further from the float model)",
     )
     p.add_argument(
         "--chat",
@@ -62,7 +71,13 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("--demo and --model name two models; give one")
     model_dir = str(demo_checkpoint()) if args.demo else args.model or str(packaged_gguf())
     compare = args.compare_transformers if args.compare_transformers is not None else args.model is None
-    llm = LLM(model_dir, dtype=args.dtype, progress=not args.json, dequantize=args.dequantize)
+    llm = LLM(
+        model_dir,
+        dtype=args.dtype,
+        progress=not args.json,
+        dequantize=args.dequantize,
+        activations=args.activations,
+    )
     prompts = args.prompt or list(DEMO_PROMPTS if args.demo else QUESTIONS)
     chat = getattr(llm.tokenizer, "has_chat_template", False) if args.chat is None else args.chat
     inputs = [llm.tokenizer.chat([{"role": "user", "content": p}]) for p in prompts] if chat else prompts

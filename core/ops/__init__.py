@@ -1,9 +1,9 @@
-"""The op contracts. Each file defines one family (mx.py: the microscaling quant ops); CORE_OPS lists every op
-anyaccel itself defines."""
+"""The op contracts. Each file defines one family (mx.py: the microscaling quant ops; a8.py: the group-quantized
+GEMMs with int8 activations); CORE_OPS lists every op anyaccel itself defines."""
 
 from __future__ import annotations
 
-from . import activation, attention, comm, linear, moe, mx, norm, quant, rope
+from . import a8, activation, attention, comm, linear, moe, mx, norm, quant, rope
 from .base import ContractError, OpDef
 
 CORE_OPS: tuple[OpDef, ...] = (
@@ -24,6 +24,8 @@ CORE_OPS: tuple[OpDef, ...] = (
     quant.INT8_GEMM,
     quant.W4A16_GEMM,
     quant.W8A16_GEMM,
+    a8.W4A8_GEMM,
+    a8.W8A8_GEMM,
     mx.QUANTIZE_MX,
     mx.MX_GEMM,
     comm.ALL_REDUCE,

@@ -198,8 +198,7 @@ def _check_gemm_spec(op: str):
     return check
 
 
-def _check_w4_spec(spec: W4A16Spec) -> None:
-    op = "quant.w4a16_gemm"
+def _check_w4_spec(spec: W4A16Spec, op: str = "quant.w4a16_gemm") -> None:
     expect(op, spec.format in W4_FORMATS, f"format must be one of {W4_FORMATS}, got {spec.format!r}")
     expect(
         op,
@@ -216,8 +215,7 @@ def _check_w4_spec(spec: W4A16Spec) -> None:
     expect(op, not (spec.act_order and spec.format != "gptq"), "act-order (g_idx) exists only for gptq")
 
 
-def _check_w8_spec(spec: W8A16Spec) -> None:
-    op = "quant.w8a16_gemm"
+def _check_w8_spec(spec: W8A16Spec, op: str = "quant.w8a16_gemm") -> None:
     expect(
         op,
         spec.group_size in W8_GROUPS and spec.k % spec.group_size == 0,
@@ -251,8 +249,9 @@ def _check_gemm(op: str, qdtype_names: tuple[str, ...]):
     return check
 
 
-def _check_w4(spec: W4A16Spec, x, qweight, scales, qzeros=None, g_idx=None, bias=None) -> None:
-    op = "quant.w4a16_gemm"
+def _check_w4(
+    spec: W4A16Spec, x, qweight, scales, qzeros=None, g_idx=None, bias=None, *, op: str = "quant.w4a16_gemm"
+) -> None:
     n, k, g = spec.n, spec.k, spec.group_size
     expect_tensor(op, "x", x, shape=(None, k), dtype=spec.dtype)
     if spec.format == "affine":
@@ -306,8 +305,7 @@ INT8_GEMM = OpDef(
 )
 
 
-def _check_w8(spec: W8A16Spec, x, qweight, scales, bias=None) -> None:
-    op = "quant.w8a16_gemm"
+def _check_w8(spec: W8A16Spec, x, qweight, scales, bias=None, *, op: str = "quant.w8a16_gemm") -> None:
     expect_tensor(op, "x", x, shape=(None, spec.k), dtype=spec.dtype)
     expect_tensor(op, "qweight", qweight, shape=(spec.n, spec.k), dtype=torch.int8)
     expect_tensor(op, "scales", scales, shape=(spec.n, spec.k // spec.group_size), dtype=torch.float32)

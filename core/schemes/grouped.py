@@ -7,6 +7,10 @@
     "w8_group" {"group_size": 16|32|64|128}: w = q * scale, q int8; parameters qweight [N, K] int8, scales
         [N, K/G] float32; applied with quant.w8a16_gemm. GGUF Q8_0 (G 32) and Q6_K (G 16) are this.
 
+Both take {"activations": "int8"} for their int8-activation GEMMs (quant.w4a8_gemm / quant.w8a8_gemm: x
+quantized per 32 input features inside the op, llama.cpp's arithmetic; K a multiple of 32); the default is
+"float".
+
 These are the layouts the GGUF loader repacks into (anyaccel.models.gguf), once, at load.
 """
 
@@ -19,6 +23,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
+from anyaccel.ops.a8 import ACTIVATIONS
 from anyaccel.ops.quant import W8_GROUPS, W4A16Spec, W8A16Spec
 from anyaccel.platforms.base import Platform
 
@@ -32,12 +37,22 @@ class _Grouped(LinearScheme):
     def __init__(self, config: Mapping[str, Any], platform: Platform | None = None) -> None:
         super().__init__(config, platform)
         self.group = int(config.get("group_size", 32))
+        method = config.get("quant_method")
         if self.group not in self.groups:
-            method = config.get("quant_method")
             raise ValueError(f"{method} scheme: group_size must be one of {self.groups}, got {self.group}")
+        self.activations = config.get("activations", "float")
+        if self.activations not in ACTIVATIONS:
+            raise ValueError(
+                f"{method} scheme: activations must be one of {ACTIVATIONS}, got {self.activations!r}"
+            )
 
     def sizes(self, input_size: int, output_sizes: Sequence[int], params_dtype: torch.dtype) -> None:
         self.n, self.k, self.dtype = sum(output_sizes), input_size, params_dtype
+        if self.activations == "int8" and self.k % 32:
+            raise ValueError(
+                f"{self.config.get('quant_method')} scheme: int8 activations need K a multiple of 32, "
+                f"got {self.k}"
+            )
         if self.k % self.group:
             raise ValueError(
                 f"{self.config.get('quant_method')} scheme: K={self.k} is not a multiple of "
@@ -66,7 +81,8 @@ class AffineW4Linear(_Grouped):
     def process_weights_after_loading(self, layer: Module) -> None:
         spec = W4A16Spec(self.dtype, "affine", self.group, True, False, self.n, self.k)
         params = {"qweight": "qweight", "scales": "scales", "qzeros": "qzeros"}
-        self._gemm = self.bind_weights(layer, "quant.w4a16_gemm", spec, params)
+        op = "quant.w4a8_gemm" if self.activations == "int8" else "quant.w4a16_gemm"
+        self._gemm = self.bind_weights(layer, op, spec, params)
 
     def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:
         weights = tensor(layer, "qweight"), tensor(layer, "scales"), tensor(layer, "qzeros")
@@ -92,7 +108,8 @@ class GroupW8Linear(_Grouped):
     def process_weights_after_loading(self, layer: Module) -> None:
         spec = W8A16Spec(self.dtype, self.group, self.n, self.k)
         params = {"qweight": "qweight", "scales": "scales"}
-        self._gemm = self.bind_weights(layer, "quant.w8a16_gemm", spec, params)
+        op = "quant.w8a8_gemm" if self.activations == "int8" else "quant.w8a16_gemm"
+        self._gemm = self.bind_weights(layer, op, spec, params)
 
     def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:
         out = self._gemm(flat(x), tensor(layer, "qweight"), tensor(layer, "scales"), bias)

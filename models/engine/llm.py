@@ -45,10 +45,11 @@ class Stats:
 
 class LLM:
     """model_dir: a Hugging Face checkpoint directory or a GGUF file (its quantized layers stay quantized
-    unless dequantize=True). dtype: "auto" (the checkpoint's, when the platform
-    computes in it, else float32), or a torch dtype / its name. block_size: tokens per KV-cache block, None
-    for the size the platform's attention kernels read (16 when any will do). Under torchrun the model is
-    split across the ranks (tensor parallel; expert_parallel=True splits MoE experts instead)."""
+    unless dequantize=True; activations="int8" multiplies them with activations quantized to int8 per 32
+    features, llama.cpp's arithmetic: quant.w4a8_gemm / w8a8_gemm). dtype: "auto" (the checkpoint's, when
+    the platform computes in it, else float32), or a torch dtype / its name. block_size: tokens per KV-cache
+    block, None for the size the platform's attention kernels read (16 when any will do). Under torchrun the
+    model is split across the ranks (tensor parallel; expert_parallel=True splits MoE experts instead)."""
 
     def __init__(
         self,
@@ -66,6 +67,7 @@ class LLM:
         compile: bool = False,
         progress: bool = True,
         dequantize: bool = False,
+        activations: str = "float",
     ):
         self.model_dir = Path(model_dir)
         self.gguf = GgufCheckpoint(self.model_dir) if is_gguf(self.model_dir) else None
@@ -89,6 +91,7 @@ class LLM:
             progress=progress,
             gguf=self.gguf,
             dequantize=dequantize,
+            activations=activations,
         )
         self.max_model_len = max_model_len
         self.blocks = BlockManager(self.runner.num_blocks, self.runner.block_size)

@@ -52,6 +52,7 @@ class ModelRunner:
         progress: bool = True,
         gguf: GgufCheckpoint | None = None,
         dequantize: bool = False,
+        activations: str = "float",
     ):
         self.device = platform_device()
         if self.device.type == "cpu":
@@ -63,7 +64,9 @@ class ModelRunner:
         self.gguf_load: GgufLoad | None = None
         if gguf is not None:
             with torch.device(self.device):
-                self.gguf_load = assign_schemes(self.model, gguf, dequantize=dequantize)
+                self.gguf_load = assign_schemes(
+                    self.model, gguf, dequantize=dequantize, activations=activations
+                )
             load_gguf(self.model, gguf, progress=progress)
         else:
             load_weights(self.model, model_dir, progress=progress)

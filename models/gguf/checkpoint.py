@@ -38,12 +38,12 @@ def pack_words(q: np.ndarray) -> np.ndarray:
     return words.view(np.int32)
 
 
-def scheme_for(qtype: str) -> dict[str, Any] | None:
+def scheme_for(qtype: str, activations: str = "float") -> dict[str, Any] | None:
     """The quantization_config of the scheme that keeps a GGUF type as stored (None: dense)."""
     if qtype in blocks.AFFINE4:
-        return {"quant_method": "w4_affine", "group_size": blocks.QK}
+        return {"quant_method": "w4_affine", "group_size": blocks.QK, "activations": activations}
     if qtype in blocks.INT8:
-        return {"quant_method": "w8_group", "group_size": blocks.INT8[qtype]}
+        return {"quant_method": "w8_group", "group_size": blocks.INT8[qtype], "activations": activations}
     return None
 
 

@@ -38,8 +38,11 @@ class GgufLoad:
         return {"types": self.tensor_types, "schemes": counts, "dequantized_layers": self.dequantized}
 
 
-def assign_schemes(model: nn.Module, ckpt: GgufCheckpoint, *, dequantize: bool = False) -> GgufLoad:
-    """Give each linear layer (and the LM head) the scheme of its GGUF type, before loading."""
+def assign_schemes(
+    model: nn.Module, ckpt: GgufCheckpoint, *, dequantize: bool = False, activations: str = "float"
+) -> GgufLoad:
+    """Give each linear layer (and the LM head) the scheme of its GGUF type, before loading. activations:
+    "float", or "int8" for the schemes' int8-activation GEMMs (see anyaccel.schemes.grouped)."""
     report = GgufLoad()
     for t in ckpt.gguf_tensors.values():
         report.tensor_types[t.tensor_type.name] = report.tensor_types.get(t.tensor_type.name, 0) + 1
@@ -47,7 +50,7 @@ def assign_schemes(model: nn.Module, ckpt: GgufCheckpoint, *, dequantize: bool =
         if isinstance(module, ParallelLMHead):
             qtype = ckpt.type_of("lm_head")
             report.types[prefix] = [qtype]
-            scheme = None if dequantize else scheme_for(qtype)
+            scheme = None if dequantize else scheme_for(qtype, activations)
             if scheme is not None:
                 module.quantize(scheme)
             report.schemes[prefix] = (scheme or {}).get("quant_method", "none")
@@ -56,7 +59,7 @@ def assign_schemes(model: nn.Module, ckpt: GgufCheckpoint, *, dequantize: bool =
             continue
         types = [ckpt.type_of(name) for name in module.checkpoint_modules(prefix)]
         report.types[prefix] = types
-        schemes = [scheme_for(t) for t in types]
+        schemes = [scheme_for(t, activations) for t in types]
         report.schemes[prefix] = "none"
         if dequantize or schemes[0] is None:
             continue

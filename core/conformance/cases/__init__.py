@@ -7,7 +7,7 @@ import importlib
 from ..case import Case
 
 # families whose cases span more than one module: the microscaling quant ops have their own
-MODULES = {"quant": ("quant", "mx")}
+MODULES = {"quant": ("quant", "mx", "a8")}
 
 
 def cases_for(op: str) -> list[Case]:

@@ -324,11 +324,16 @@ def _w4a16_cases() -> list[Case]:
 # --- w8a16_gemm ---------------------------------------------------------------------------------------------
 
 
+def w8_checkpoint(g: torch.Generator, n: int, k: int, group: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random int8 group-quantized weights: (qweight [N, K] int8, scales [N, K/G] float32)."""
+    q = torch.randint(-128, 128, (n, k), generator=g).to(torch.int8)
+    return q, (torch.rand(n, k // group, generator=g) + 0.5) / (64 * k**0.5)
+
+
 def _w8_case(m: int, n: int, k: int, group: int, dtype: torch.dtype, large: bool = False) -> Case:
     def make(seed: int):
         g = generator(seed)
-        q = torch.randint(-128, 128, (n, k), generator=g).to(torch.int8)
-        scales = (torch.rand(n, k // group, generator=g) + 0.5) / (64 * k**0.5)
+        q, scales = w8_checkpoint(g, n, k, group)
         bias = randn(g, n, dtype=dtype) if m % 2 else None
         return (randn(g, m, k, dtype=dtype), q, scales, bias), {}
 

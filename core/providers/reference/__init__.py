@@ -29,6 +29,8 @@ TARGETS: dict[str, str] = {
     "quant.int8_gemm": "quant:int8_gemm",
     "quant.w4a16_gemm": "quant:w4a16_gemm",
     "quant.w8a16_gemm": "quant:w8a16_gemm",
+    "quant.w4a8_gemm": "a8:w4a8_gemm",
+    "quant.w8a8_gemm": "a8:w8a8_gemm",
     "quant.quantize_mx": "mx:quantize_mx",
     "quant.mx_gemm": "mx:mx_gemm",
     "comm.all_reduce": "comm:all_reduce",

@@ -51,6 +51,9 @@ SIGNATURES: dict[str, tuple] = {
     "anyaccel_w8_group_f32": ((_p, _i64, _i64, _i64, _p, _i64, _p, _i64, _p, _p), None),
     "anyaccel_w4_affine_dequant_f32": ((_p, _i64, _i64, _p, _p, _i64, _p), None),
     "anyaccel_w8_group_dequant_f32": ((_p, _i64, _i64, _p, _i64, _p), None),
+    "anyaccel_q8_available": ((), _int),
+    "anyaccel_w4_affine_q8": ((_p, _i64, _i64, _i64, _p, _i64, _p, _p, _i64, _p, _p), _int),
+    "anyaccel_w8_group_q8": ((_p, _i64, _i64, _i64, _p, _i64, _p, _i64, _p, _p), _int),
 }
 
 

@@ -1,5 +1,6 @@
 """quant.w4a16_gemm (affine format) and quant.w8a16_gemm in float32, in C (csrc/quant.c) on the weights as
-stored: GGUF Q4_0 / Q4_1 / Q4_K through the affine format, Q8_0 / Q6_K through the int8 group format.
+stored: GGUF Q4_0 / Q4_1 / Q4_K through the affine format, Q8_0 / Q6_K through the int8 group format; and
+their int8-activation forms quant.w4a8_gemm / quant.w8a8_gemm (csrc/q8dot.c: integer dot products).
 
 A few rows (decode) stream the packed weights once per call, decoding in registers. Many rows (prefill)
 dequantize the weight into a float32 scratch once per call and multiply with torch's F.linear (MKL packs
@@ -11,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from anyaccel.ops.a8 import int8_blocks
 from anyaccel.ops.base import expect, expect_tensor
 
 from ..native import native, ptr
@@ -32,7 +34,39 @@ def native_w4a16_affine(
     bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The affine format only: qweight [N, K/8] int32, scales and qzeros (offsets) [N, K/G] float32."""
-    op = "quant.w4a16_gemm"
+    return _w4_affine("quant.w4a16_gemm", x, qweight, scales, qzeros, g_idx, bias)
+
+
+def native_w4a8_affine(
+    x: torch.Tensor,
+    qweight: torch.Tensor,
+    scales: torch.Tensor,
+    qzeros: torch.Tensor | None = None,
+    g_idx: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """native_w4a16_affine with the activations quantized to int8 per 32 (csrc/q8dot.c)."""
+    return _w4_affine("quant.w4a8_gemm", x, qweight, scales, qzeros, g_idx, bias)
+
+
+def native_w8a16(
+    x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    return _w8_group("quant.w8a16_gemm", x, qweight, scales, bias)
+
+
+def native_w8a8(
+    x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """native_w8a16 with the activations quantized to int8 per 32 (csrc/q8dot.c)."""
+    return _w8_group("quant.w8a8_gemm", x, qweight, scales, bias)
+
+
+def _int8_activations(op: str) -> bool:
+    return op.endswith("a8_gemm")
+
+
+def _w4_affine(op, x, qweight, scales, qzeros, g_idx, bias) -> torch.Tensor:
     m, k = x.shape
     n, groups = scales.shape
     _check_x(op, x, qweight.shape[1] * 8)
@@ -44,20 +78,18 @@ def native_w4a16_affine(
     if m >= FEW_ROWS:
         w = torch.empty(n, k, dtype=torch.float32)
         lib.anyaccel_w4_affine_dequant_f32(ptr(qweight), n, k, ptr(scales), ptr(offsets), k // groups, ptr(w))
-        return F.linear(x, w, bias)
+        return F.linear(int8_blocks(x) if _int8_activations(op) else x, w, bias)
     out = torch.empty(m, n, dtype=torch.float32)
     if m == 0:
         return out
+    gemm = lib.anyaccel_w4_affine_q8 if _int8_activations(op) else lib.anyaccel_w4_affine_f32
     args = (ptr(x), m, k, x.stride(0), ptr(qweight), n, ptr(scales), ptr(offsets), k // groups)
-    if lib.anyaccel_w4_affine_f32(*args, ptr(bias), ptr(out)):
-        raise MemoryError("quant.w4a16_gemm (cpu): out of memory for the group sums of x")
+    if gemm(*args, ptr(bias), ptr(out)):
+        raise MemoryError(f"{op} (cpu): out of memory for the per-call sums of x")
     return out
 
 
-def native_w8a16(
-    x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None = None
-) -> torch.Tensor:
-    op = "quant.w8a16_gemm"
+def _w8_group(op, x, qweight, scales, bias) -> torch.Tensor:
     m, k = x.shape
     n, groups = scales.shape
     _check_x(op, x, qweight.shape[1])
@@ -67,10 +99,13 @@ def native_w8a16(
     if m >= FEW_ROWS:
         w = torch.empty(n, k, dtype=torch.float32)
         lib.anyaccel_w8_group_dequant_f32(ptr(qweight), n, k, ptr(scales), k // groups, ptr(w))
-        return F.linear(x, w, bias)
+        return F.linear(int8_blocks(x) if _int8_activations(op) else x, w, bias)
     out = torch.empty(m, n, dtype=torch.float32)
-    if m:
-        lib.anyaccel_w8_group_f32(
-            ptr(x), m, k, x.stride(0), ptr(qweight), n, ptr(scales), k // groups, ptr(bias), ptr(out)
-        )
+    if m == 0:
+        return out
+    args = (ptr(x), m, k, x.stride(0), ptr(qweight), n, ptr(scales), k // groups, ptr(bias), ptr(out))
+    if not _int8_activations(op):
+        lib.anyaccel_w8_group_f32(*args)
+    elif lib.anyaccel_w8_group_q8(*args):
+        raise MemoryError(f"{op} (cpu): out of memory for the quantized x")
     return out

@@ -7,7 +7,7 @@ import torch
 
 from anyaccel.ops.attention import AttentionSpec
 from anyaccel.ops.moe import MoESpec, TopKSpec, unserved_features
-from anyaccel.ops.quant import W4A16Spec
+from anyaccel.ops.quant import W4A16Spec, W8A16Spec
 from anyaccel.platforms.base import Platform
 
 from ..onednn import onednn_missing
@@ -54,6 +54,18 @@ def native_w4_supports(spec: W4A16Spec, platform: Platform) -> str | None:
 
 def native_supports(spec: object, platform: Platform) -> str | None:
     return native_missing()
+
+
+def native_q8_supports(spec: W4A16Spec | W8A16Spec, platform: Platform) -> str | None:
+    """The int8-activation GEMMs: the affine w4 format or int8 groups, on x86-64 with AVX2."""
+    if isinstance(spec, W4A16Spec) and spec.format != "affine":
+        return f"reads the affine format only, not {spec.format}"
+    from ..native import native
+
+    missing = native_missing()
+    if missing or native().anyaccel_q8_available():
+        return missing
+    return "the int8 dot products are built for x86-64 with AVX2 only (this CPU or build has no AVX2)"
 
 
 def onednn_supports(spec: object, platform: Platform) -> str | None:
