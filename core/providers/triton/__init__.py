@@ -62,6 +62,19 @@ def _fp8_spec_supports(spec: Any, platform: Platform) -> str | None:
     return _fp8_on_device(spec.fp8_dtype, platform)
 
 
+def _mx_supports(spec: Any, platform: Platform) -> str | None:
+    """The mx kernels convert e4m3 (mxfp8 elements, nvfp4 scales) in registers: a device that computes
+    e4m3fn, or the interpreter; mxfp4 with unquantized activations needs no fp8 at all."""
+    formats = {
+        getattr(spec, "format", None),
+        getattr(spec, "weight_format", None),
+        getattr(spec, "act_format", None),
+    }
+    if formats & {"mxfp8", "nvfp4"}:
+        return _fp8_on_device("float8_e4m3fn", platform)
+    return None
+
+
 # (op, kernel name, "module:factory", dtypes, supports, kv_layout)
 _TABLE: tuple[tuple[str, str, str, frozenset[torch.dtype], Any, str | None], ...] = (
     ("norm.rms_norm", "rms_norm", "norm:rms_norm", FLOATS, None, None),
@@ -77,6 +90,8 @@ _TABLE: tuple[tuple[str, str, str, frozenset[torch.dtype], Any, str | None], ...
     ("quant.int8_gemm", "int8_gemm", "scaled_gemm:int8_gemm", FLOATS, None, None),
     ("quant.w4a16_gemm", "w4a16_gemm", "w4a16:w4a16_gemm", HALVES, None, None),
     ("quant.w8a16_gemm", "w8a16_gemm", "w8a16:w8a16_gemm", FLOATS, None, None),
+    ("quant.quantize_mx", "quantize_mx", "mx_quantize:quantize_mx", FLOATS, _mx_supports, None),
+    ("quant.mx_gemm", "mx_gemm", "mx_gemm:mx_gemm", FLOATS, _mx_supports, None),
     *(
         (op, f"{name}{suffix}", target, FLOATS, _attention_supports, kv_layout)
         for kv_layout, suffix in (("NHD", ""), ("HND", "_hnd"))

@@ -112,6 +112,12 @@ _FUSED_MOE = {
     },
 }
 
+# quantize_mx: ROWS rows x NB scale blocks per program
+_QUANTIZE_MX = {
+    "interpreter": {"*": {"*": {"ROWS": 16, "NB": 64}}},
+    "*": {"*": {"*": {"ROWS": 4, "NB": 8, "num_warps": 4}}},
+}
+
 TABLES: dict[str, dict[str, Any]] = {
     "triton.rms_norm": _ROW_KERNEL,
     "triton.add_rms_norm": _ROW_KERNEL,
@@ -127,6 +133,8 @@ TABLES: dict[str, dict[str, Any]] = {
     "triton.int8_gemm": _GEMM,
     "triton.w4a16_gemm": _W4A16,
     "triton.w8a16_gemm": _W4A16,  # the same tiles: one int8 / int4 tile per K step, dequantized in registers
+    "triton.quantize_mx": _QUANTIZE_MX,
+    "triton.mx_gemm": _W4A16,  # one block-scaled weight tile per K step, dequantized in registers
     "triton.topk": _TOPK,
     "triton.fused_moe": _FUSED_MOE,
 }
