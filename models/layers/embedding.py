@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+import anyaccel
+from anyaccel.ops.linear import LinearSpec
+
 from ..parallel import SINGLE, Parallel
 from .linear import QuantConfig, ReplicatedLinear
+from .ops import record
 from .weights import WeightSlot, sharded_copy
 
 
@@ -59,6 +63,8 @@ class ParallelLMHead(VocabParallelEmbedding):
         super().__init__(vocab_size, hidden_size, parallel, dtype=dtype)
         self.tied = tied_to is not None
         self.proj: nn.Module | None = None
+        self._gemm: Callable[..., torch.Tensor] | None = None
+        self._gemm_weight: torch.Tensor | None = None
         if tied_to is not None:
             self.weight = tied_to.weight
 
@@ -71,11 +77,26 @@ class ParallelLMHead(VocabParallelEmbedding):
         if not self.tied:  # the dense copy is never read
             self.weight = nn.Parameter(self.weight.new_empty(0, hidden), requires_grad=False)
 
+    def process_weights_after_loading(self) -> None:
+        """Bind linear.gemm for a dense head (a quantized one's `proj` binds its scheme's op). A kernel that
+        keeps weights in a layout of its own gets them converted once, into a copy: a tied weight stays
+        the embedding's."""
+        if self.proj is not None:
+            return
+        rows, hidden = self.weight.shape
+        resolution = anyaccel.resolve("linear.gemm", LinearSpec(self.weight.dtype, rows, hidden))
+        record(self, resolution)
+        self._gemm_weight = resolution.prepare_weights({"weight": self.weight.data})["weight"]
+        self._gemm = resolution.fn
+
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden: [N, hidden] -> logits [N, vocab_size] in hidden's dtype."""
         if self.proj is not None:
             return self.proj(hidden)[:, : self.vocab_size]
-        logits = F.linear(hidden, self.weight)
+        if self._gemm is not None and hidden.dim() == 2:
+            logits = self._gemm(hidden, self._gemm_weight, None)
+        else:  # before loading (or a caller's other shape): the plain product
+            logits = F.linear(hidden, self.weight)
         if self.parallel.world_size > 1:
             logits = self.parallel.all_gather(logits, dim=-1)
         return logits[:, : self.vocab_size]
