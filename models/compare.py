@@ -45,7 +45,7 @@ class Comparison:
 
 @torch.inference_mode()
 def compare_with_transformers(
-    model_dir: Path | str, outputs: list[RequestOutput], dtype: torch.dtype
+    model_dir: Path | str, outputs: list[RequestOutput], dtype: torch.dtype, trust_remote_code: bool = False
 ) -> Comparison:
     """outputs: generated with SamplingParams(return_logits=True), greedily for tokens_match to mean much.
     model_dir: a checkpoint directory, or a GGUF file (transformers dequantizes it at load)."""
@@ -53,9 +53,12 @@ def compare_with_transformers(
 
     path = Path(model_dir)
     if path.is_file() and path.suffix.lower() == ".gguf":
-        hf = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype).eval()
+        where = {"pretrained_model_name_or_path": str(path.parent), "gguf_file": path.name}
     else:
-        hf = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).eval()
+        where = {"pretrained_model_name_or_path": str(model_dir)}
+    # explicit: transformers asks on stdin when it is None
+    hf = AutoModelForCausalLM.from_pretrained(**where, dtype=dtype, trust_remote_code=trust_remote_code)
+    hf = hf.eval()
     device = next(hf.parameters()).device
     worst, scale, same = 0.0, 0.0, True
     for out in outputs:

@@ -16,6 +16,7 @@ class ModelConfig:
     def __init__(self, raw: dict[str, Any], path: Path | str = "config.json") -> None:
         self.raw = raw
         self.path = Path(path)
+        self.max_model_len: int | None = None  # the engine's, once set: tables sized by positions use it
 
     @classmethod
     def from_dir(cls, model_dir: Path | str) -> ModelConfig:
@@ -29,7 +30,7 @@ class ModelConfig:
         return cls(raw, path)
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("raw", "path"):
+        if name in ("raw", "path", "max_model_len"):
             raise AttributeError(name)
         try:
             return self.raw[name]

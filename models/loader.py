@@ -9,6 +9,7 @@ problem is reported before or while reading, naming the file and the tensor.
 from __future__ import annotations
 
 import json
+import stat
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -37,8 +38,9 @@ def tensor_files(model_dir: Path) -> dict[str, Path]:
             raise CheckpointError(f"{index}: not a safetensors index with a 'weight_map' ({exc})") from None
         located = {name: model_dir / file for name, file in weight_map.items()}
         for file in sorted(set(located.values())):
-            if not file.is_file():
+            if not file.exists():
                 raise CheckpointError(f"{index} names {file.name}, which does not exist")
+            _regular(file)
         return located
     files = sorted(model_dir.glob("*.safetensors"))
     if not files:
@@ -54,7 +56,24 @@ def tensor_files(model_dir: Path) -> dict[str, Path]:
     return located
 
 
+def tensor_shapes(located: dict[str, Path]) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> stored shape, from the files' headers (no tensor data is read)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for file in sorted(set(located.values())):
+        with _open(file) as f:
+            names = f.keys()  # a safe_open handle is not iterable
+            shapes.update((name, tuple(f.get_slice(name).get_shape())) for name in names)
+    return shapes
+
+
+def _regular(file: Path) -> None:
+    """Refuses a FIFO, device or socket by its type (stat only): opening one could block for ever."""
+    if not stat.S_ISREG(file.stat().st_mode):
+        raise CheckpointError(f"{file}: not a regular file (a FIFO, device or socket cannot hold tensors)")
+
+
 def _open(file: Path):
+    _regular(file)
     try:
         return safe_open(str(file), framework="pt", device="cpu")
     except (SafetensorError, OSError) as exc:
@@ -83,8 +102,12 @@ def _check_names(
             )
 
 
-def load_weights(model: nn.Module, model_dir: Path | str, *, progress: bool = True) -> None:
-    """Fill every parameter of `model` from the checkpoint in `model_dir`, then let layers post-process."""
+def load_weights(
+    model: nn.Module, model_dir: Path | str, *, progress: bool = True, allow_nonfinite: bool = False
+) -> None:
+    """Fill every parameter of `model` from the checkpoint in `model_dir`, then let layers post-process.
+    A tensor holding NaN or an infinity is refused unless allow_nonfinite; integer values where the model
+    holds floats always are (each error names the file and the tensor)."""
     model_dir = Path(model_dir)
     slots = {slot.name: slot for slot in model_slots(model)}
     located = tensor_files(model_dir)
@@ -97,7 +120,7 @@ def load_weights(model: nn.Module, model_dir: Path | str, *, progress: bool = Tr
     for file, names in sorted(by_file.items()):
         with _open(file) as f, torch.no_grad():
             for name in names:
-                _load_one(file, f, slots[name])
+                _load_one(file, f, slots[name], allow_nonfinite)
                 bar.update(1)
     bar.close()
     process_after_loading(model, model_dir)
@@ -114,7 +137,24 @@ def process_after_loading(model: nn.Module, source: Path) -> None:
                 raise CheckpointError(f"{source}: {name}: {exc}") from None
 
 
-def _load_one(file: Path, f, slot: WeightSlot) -> None:
+class _FiniteSource:
+    """A safetensors slice whose float reads are checked for NaN and infinities (fp8 through float32, which
+    has no isfinite of its own)."""
+
+    def __init__(self, src) -> None:
+        self.src = src
+
+    def __getattr__(self, name: str):
+        return getattr(self.src, name)
+
+    def __getitem__(self, index) -> torch.Tensor:
+        t = self.src[index]
+        if t.is_floating_point() and not bool(torch.isfinite(t if t.element_size() > 1 else t.float()).all()):
+            raise ValueError("holds NaN or infinite values (allow_nonfinite_weights=True accepts them)")
+        return t
+
+
+def _load_one(file: Path, f, slot: WeightSlot, allow_nonfinite: bool = False) -> None:
     try:
         src = f.get_slice(slot.name)
         shape = tuple(src.get_shape())
@@ -127,7 +167,9 @@ def _load_one(file: Path, f, slot: WeightSlot) -> None:
     if slot.load is None:
         return
     try:
-        slot.load(src)
+        slot.load(src if allow_nonfinite else _FiniteSource(src))
+    except ValueError as exc:  # the values themselves: non-finite, or integers where floats belong
+        raise CheckpointError(f"{file}: tensor {slot.name} {exc}") from None
     except (SafetensorError, RuntimeError, OSError) as exc:
         raise CheckpointError(f"{file}: cannot read tensor {slot.name} ({exc})") from None
 

@@ -57,6 +57,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", action="append", metavar="TEXT", help="a prompt (repeatable)")
     p.add_argument("--max-tokens", type=int, default=40, metavar="N", help="tokens to generate per prompt")
     p.add_argument("--dtype", default="auto", help="auto (the checkpoint's), float32, bfloat16 or float16")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="let transformers run code the checkpoint ships (its tokenizer's); off: such a checkpoint is "
+        "refused, and nothing is ever asked on stdin",
+    )
 
 
 def report(args: argparse.Namespace) -> dict[str, Any]:
@@ -76,6 +82,7 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
         dtype=args.dtype,
         progress=not args.json,
         dequantize=args.dequantize,
+        trust_remote_code=args.trust_remote_code,
         activations=args.activations,
     )
     prompts = args.prompt or list(DEMO_PROMPTS if args.demo else QUESTIONS)
@@ -124,7 +131,7 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
         data["model"]["gguf"] = llm.runner.gguf_load.to_json()
     if compare:
         data["compare_transformers"] = compare_with_transformers(
-            model_dir, outputs, llm.runner.dtype
+            model_dir, outputs, llm.runner.dtype, args.trust_remote_code
         ).to_json()
     return data
 

@@ -10,8 +10,10 @@ from pathlib import Path
 import torch
 
 from ..config import ModelConfig
+from ..config_checks import check_against_tensors, check_config
 from ..gguf import GgufCheckpoint, is_gguf
 from ..layers.attention import CacheConfig
+from ..loader import tensor_files, tensor_shapes
 from ..parallel import init_parallel
 from .admission import abort, check_requests, rejection
 from .block_manager import BlockManager
@@ -49,7 +51,9 @@ class LLM:
     features, llama.cpp's arithmetic: quant.w4a8_gemm / w8a8_gemm). dtype: "auto" (the checkpoint's, when
     the platform computes in it, else float32), or a torch dtype / its name. block_size: tokens per KV-cache
     block, None for the size the platform's attention kernels read (16 when any will do). Under torchrun the
-    model is split across the ranks (tensor parallel; expert_parallel=True splits MoE experts instead)."""
+    model is split across the ranks (tensor parallel; expert_parallel=True splits MoE experts instead).
+    trust_remote_code: let transformers run code the checkpoint ships (its tokenizer's); off, such a
+    checkpoint is refused and nothing is asked on stdin. allow_nonfinite_weights: accept NaN/inf weights."""
 
     def __init__(
         self,
@@ -67,6 +71,8 @@ class LLM:
         compile: bool = False,
         progress: bool = True,
         dequantize: bool = False,
+        trust_remote_code: bool = False,
+        allow_nonfinite_weights: bool = False,
         activations: str = "float",
     ):
         self.model_dir = Path(model_dir)
@@ -75,8 +81,11 @@ class LLM:
             self.config = ModelConfig(self.gguf.config, self.model_dir)
         else:
             self.config = ModelConfig.from_dir(self.model_dir)
+        check_config(self.config)  # before anything is built from it
+        check_against_tensors(self.config, self._stored_shapes())
         self.parallel = init_parallel(expert_parallel)
         max_model_len = max_model_len or min(self.config.max_position_embeddings, 4096)
+        self.config.max_model_len = max_model_len
         self.runner = ModelRunner(
             self.model_dir,
             self.config,
@@ -91,6 +100,7 @@ class LLM:
             progress=progress,
             gguf=self.gguf,
             dequantize=dequantize,
+            allow_nonfinite_weights=allow_nonfinite_weights,
             activations=activations,
         )
         self.max_model_len = max_model_len
@@ -99,9 +109,18 @@ class LLM:
             self.blocks, max_num_seqs, max(max_num_batched_tokens, max_model_len), self._eos_ids()
         )
         self.tokenizer = load_tokenizer(
-            self.model_dir, self.config.vocab_size, self.gguf is None or self.gguf.has_tokenizer
+            self.model_dir,
+            self.config.vocab_size,
+            self.gguf is None or self.gguf.has_tokenizer,
+            trust_remote_code=trust_remote_code,
         )
         self.stats = Stats()
+
+    def _stored_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The checkpoint's tensor names and stored shapes, from headers only (GGUF: names only)."""
+        if self.gguf is not None:
+            return dict.fromkeys(self.gguf.gguf_tensors, ())
+        return tensor_shapes(tensor_files(self.model_dir))
 
     @property
     def model(self) -> torch.nn.Module:

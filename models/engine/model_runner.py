@@ -52,6 +52,7 @@ class ModelRunner:
         progress: bool = True,
         gguf: GgufCheckpoint | None = None,
         dequantize: bool = False,
+        allow_nonfinite_weights: bool = False,
         activations: str = "float",
     ):
         self.device = platform_device()
@@ -69,7 +70,7 @@ class ModelRunner:
                 )
             load_gguf(self.model, gguf, progress=progress)
         else:
-            load_weights(self.model, model_dir, progress=progress)
+            load_weights(self.model, model_dir, progress=progress, allow_nonfinite=allow_nonfinite_weights)
         self.layers = [m for m in self.model.modules() if isinstance(m, Attention)]
         self.block_size = self._block_size()
         self.attention_resolutions = [r for r in resolutions(self.model) if r.op.startswith("attention.")]

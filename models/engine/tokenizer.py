@@ -20,18 +20,25 @@ class ByteTokenizer:
         return bytes(t for t in token_ids if t < 256).decode("utf-8", errors="replace")
 
 
-def load_tokenizer(model_dir: Path, vocab_size: int, gguf_tokenizer: bool = True) -> Any:
+def load_tokenizer(
+    model_dir: Path, vocab_size: int, gguf_tokenizer: bool = True, *, trust_remote_code: bool = False
+) -> Any:
     """An object with encode(text) -> ids and decode(ids) -> text (and chat(messages) -> ids when the
     checkpoint has a chat template). model_dir: a checkpoint directory or a GGUF file (gguf_tokenizer: the
-    file has tokenizer metadata)."""
+    file has tokenizer metadata). trust_remote_code is always passed to transformers, never left None:
+    None makes it ask on stdin, so whatever a pipe feeds it could run the checkpoint's code."""
     if model_dir.is_file() and model_dir.suffix.lower() == ".gguf" and gguf_tokenizer:
         from transformers import AutoTokenizer
 
-        return _HFTokenizer(AutoTokenizer.from_pretrained(str(model_dir.parent), gguf_file=model_dir.name))
+        return _HFTokenizer(
+            AutoTokenizer.from_pretrained(
+                str(model_dir.parent), gguf_file=model_dir.name, trust_remote_code=trust_remote_code
+            )
+        )
     if any((model_dir / name).is_file() for name in TOKENIZER_FILES):
         from transformers import AutoTokenizer
 
-        hf = AutoTokenizer.from_pretrained(str(model_dir))
+        hf = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
         return _HFTokenizer(hf)
     if vocab_size < 256:
         raise ValueError(

@@ -84,10 +84,13 @@ def inverse_frequencies(dim: int, p: dict[str, Any], max_positions: int) -> tupl
     raise ValueError(f"rope_type {kind!r} is not supported; supported: default, linear, llama3, yarn")
 
 
-def cos_sin_cache(rotary_dim: int, p: dict[str, Any], max_positions: int) -> torch.Tensor:
-    """[max_positions, rotary_dim] float32: cos in the first rotary_dim / 2 columns, sin in the rest."""
+def cos_sin_cache(
+    rotary_dim: int, p: dict[str, Any], max_positions: int, rows: int | None = None
+) -> torch.Tensor:
+    """[rows, rotary_dim] float32 (rows: max_positions unless given): cos in the first rotary_dim / 2
+    columns, sin in the rest. max_positions is the model's (YaRN derives its factor from it)."""
     inv_freq, attention = inverse_frequencies(rotary_dim, p, max_positions)
-    freqs = torch.outer(torch.arange(max_positions, dtype=torch.float32), inv_freq)
+    freqs = torch.outer(torch.arange(rows or max_positions, dtype=torch.float32), inv_freq)
     return torch.cat((freqs.cos() * attention, freqs.sin() * attention), dim=-1)
 
 
@@ -110,7 +113,10 @@ class RotaryEmbedding(nn.Module):
         p = rope_parameters(config)
         rotary_dim = rotary_dim or int(head_dim * p.get("partial_rotary_factor", 1.0))
         self.is_neox = is_neox
-        cache = cos_sin_cache(rotary_dim, p, config.max_position_embeddings)
+        # as many positions as the engine holds (config.max_model_len), not the model's maximum: a config
+        # may claim millions of positions
+        rows = config.max_model_len or config.max_position_embeddings
+        cache = cos_sin_cache(rotary_dim, p, config.max_position_embeddings, rows)
         self.register_buffer("cos_sin_cache", cache, persistent=False)
         spec = RopeSpec(dtype, head_dim, rotary_dim, is_neox, num_heads, num_kv_heads)
         self.rope = bind(self, "rope.apply", spec)

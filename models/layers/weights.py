@@ -57,12 +57,20 @@ def sharded_copy(
 
     def load(src: Any) -> None:
         if dim is None:
-            dst.copy_(src[...].reshape(dst.shape))
+            checked_copy(dst, src[...].reshape(dst.shape))
             return
         index = (slice(None),) * dim + (slice(start, start + length),)
-        dst.narrow(dim, 0, length).copy_(src[index])
+        checked_copy(dst.narrow(dim, 0, length), src[index])
 
     return load
+
+
+def checked_copy(dst: torch.Tensor, src: torch.Tensor) -> None:
+    """dst.copy_(src), refusing integer or boolean values where dst holds floats: copy_ would cast them
+    silently (the loader names the tensor)."""
+    if dst.is_floating_point() and not src.is_floating_point():
+        raise ValueError(f"holds {src.dtype} values where {dst.dtype} is expected")
+    dst.copy_(src)
 
 
 def _stored(name: str, span: Span, div: int) -> tuple[int, int, int, int]:
@@ -103,7 +111,7 @@ def layout_slot(
         target = dst
         for dim, offset, length in narrow:
             target = target.narrow(dim, offset, length)
-        target.copy_(src[tuple(index)] if index else src[...].reshape(target.shape))
+        checked_copy(target, src[tuple(index)] if index else src[...].reshape(target.shape))
 
     return WeightSlot(name, tuple(shape), load)
 
