@@ -11,7 +11,7 @@ import torch
 
 from anyaccel import context
 from anyaccel.conformance.compare import outputs
-from anyaccel.conformance.runner import kernels_to_check, to_device
+from anyaccel.conformance.runner import kernels_to_check, to_device, with_prepared_weights
 from anyaccel.conformance.selection import Selection
 from anyaccel.dispatch import instantiate, reject_reason
 from anyaccel.ops.common import preferred_dtype
@@ -59,6 +59,8 @@ def _time_kernel(kernel: Kernel, point: Point, platform: Platform) -> KernelTimi
     sync = synchronizer(platform.torch_device_type)
     try:
         fn = instantiate(kernel, point.spec, platform)
+        if kernel.prepare is not None:  # load-time conversions are not part of a call
+            args, kwargs = with_prepared_weights(opdef, kernel, point.spec, args, kwargs)
         produced = outputs(opdef, args, kwargs, fn(*args, **kwargs))
         seconds = median_seconds(lambda: fn(*args, **kwargs), sync)
     except Exception as exc:  # one failing kernel is reported, the sweep goes on

@@ -84,6 +84,26 @@ def _gemm_flops(args: tuple[Any, ...], outputs: dict[str, Any]) -> float:
 
 
 FLOPS = {"quant.fp8_gemm": _gemm_flops, "quant.int8_gemm": _gemm_flops, "quant.w4a16_gemm": _gemm_flops}
+MX_SHAPE = 2880  # N = K of GPT-OSS's projections
+
+
+def _mx_gemm(dtype: torch.dtype) -> list[Point]:
+    """Decode-sized rows against an [N, K] weight in each block-scaled format (random codes and scales)."""
+    from anyaccel.conformance.cases.mx import random_operand
+    from anyaccel.ops.mx import MXGemmSpec
+
+    def point(m: int, fmt: str) -> Point:
+        def make(seed: int) -> Inputs:
+            g = generator(seed)
+            w = random_operand(g, fmt, MX_SHAPE, MX_SHAPE, MX_SHAPE**-0.5)
+            x = randn(g, m, MX_SHAPE, dtype=dtype)
+            return (x, w["q"], w["scale"], dtype, None, w["global"]), {}
+
+        spec = MXGemmSpec(dtype, fmt, "none", MX_SHAPE, MX_SHAPE)
+        return Point("quant.mx_gemm", f"M={m} N=K={MX_SHAPE} {fmt}", spec, make, _gemm_flops)
+
+    return [point(m, fmt) for fmt in ("mxfp4", "nvfp4", "mxfp8") for m in (1, 8)]
+
 
 SWEEPS: dict[str, Callable[[torch.dtype], list[Point]]] = {
     "norm.rms_norm": lambda dtype: _norm("norm.rms_norm", dtype),
@@ -91,6 +111,7 @@ SWEEPS: dict[str, Callable[[torch.dtype], list[Point]]] = {
     "activation.silu_and_mul": lambda dtype: _activation("activation.silu_and_mul", dtype),
     "activation.gelu_and_mul": lambda dtype: _activation("activation.gelu_and_mul", dtype),
     "rope.apply": _rope,
+    "quant.mx_gemm": _mx_gemm,
 }
 
 

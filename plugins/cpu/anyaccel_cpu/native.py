@@ -54,6 +54,8 @@ SIGNATURES: dict[str, tuple] = {
     "anyaccel_q8_available": ((), _int),
     "anyaccel_w4_affine_q8": ((_p, _i64, _i64, _i64, _p, _i64, _p, _p, _i64, _p, _p), _int),
     "anyaccel_w8_group_q8": ((_p, _i64, _i64, _i64, _p, _i64, _p, _i64, _p, _p), _int),
+    "anyaccel_mx_gemm_f32": ((_p, _i64, _i64, _i64, _p, _int, _p, _i64, _p, _p), None),
+    "anyaccel_mx_dequant_f32": ((_p, _i64, _i64, _int, _p, _i64, _p), None),
 }
 
 

@@ -121,6 +121,15 @@ KERNELS: list[Kernel] = [
         priority=NATIVE,
     ),
     _kernel(
+        "quant.mx_gemm",
+        "native_mx_gemm",
+        "mx:mx_gemm",
+        supports=native_supports,
+        factory=True,
+        prepare=f"{__name__}.mx:prepare",
+        priority=NATIVE,
+    ),
+    _kernel(
         "norm.rms_norm",
         "native_rms_norm",
         "norm:native_rms_norm",
