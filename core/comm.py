@@ -149,8 +149,10 @@ def init_distributed(timeout: timedelta | None = None, dtypes: Iterable[torch.dt
     MASTER_ADDR, MASTER_PORT) over the platform's dist backend, and return a Communicator for it.
 
     Without WORLD_SIZE, or with WORLD_SIZE=1, no group is created and the communicator is single-rank.
-    An already initialised default group is reused. On an accelerator, this process's device is set to
-    LOCAL_RANK first, as the collective backends expect one device per rank."""
+    An already initialised default group is reused. timeout: how long a rank waits for the others, in the
+    rendezvous and in every collective (None: ANYACCEL_DIST_TIMEOUT, default 120 s), so a rank that stops
+    answering ends the others with an error instead of a hang. On an accelerator, this process's device is
+    set to LOCAL_RANK first, as the collective backends expect one device per rank."""
     if not dist.is_initialized():
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         if world_size == 1:
@@ -164,6 +166,8 @@ def init_distributed(timeout: timedelta | None = None, dtypes: Iterable[torch.dt
         platform = _context().platform
         if platform.torch_device_type != "cpu":
             torch.accelerator.set_device_index(int(os.environ.get("LOCAL_RANK", "0")))
+        if timeout is None:
+            timeout = timedelta(seconds=_context().settings.dist_timeout)
         dist.init_process_group(
             platform.torch_dist_backend, rank=int(os.environ["RANK"]), world_size=world_size, timeout=timeout
         )

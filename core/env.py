@@ -12,6 +12,9 @@ ANYACCEL_EMULATE   "<platform>:<capability>": the platform as described, tensors
 ANYACCEL_VALIDATE  "1": every bound call checks its arguments against the op contract
 ANYACCEL_PROBE_TIMEOUT  seconds a plugin's import, availability check or platform probe may take (default 20);
                    past it the plugin is recorded as failed and anyaccel goes on
+ANYACCEL_DIST_TIMEOUT  seconds a rank waits for the others in joining the group and in every collective
+                   (default 120); past it the waiting ranks end with an error naming it (a peer that stopped
+                   answering, SIGSTOP or a hang, ends them like one that died)
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ VARIABLES = (
     "ANYACCEL_EMULATE",
     "ANYACCEL_VALIDATE",
     "ANYACCEL_PROBE_TIMEOUT",
+    "ANYACCEL_DIST_TIMEOUT",
 )
 FLAG_VALUES = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False}
 FLAG_VALUES.update({"off": False, "": False})
 ALL_PACKAGES = "all"  # ANYACCEL_SIMULATE_WITH=all
+# Long enough for ranks that load a large checkpoint at different speeds, far shorter than torch's 30 min
+DIST_TIMEOUT_S = 120.0
 
 
 @contextlib.contextmanager
@@ -120,6 +126,7 @@ class Settings:
     simulate_with: frozenset[str] = frozenset()  # may hold ALL_PACKAGES
     emulate: str | None = None
     probe_timeout: float = DEFAULT_SECONDS
+    dist_timeout: float = DIST_TIMEOUT_S
 
     def asks_for(self, platform: str) -> bool:
         """Whether `platform` is the one named by ANYACCEL_PLATFORM, ANYACCEL_SIMULATE or ANYACCEL_EMULATE:
@@ -159,4 +166,5 @@ class Settings:
             simulate_with=with_,
             emulate=emulate,
             probe_timeout=_seconds("ANYACCEL_PROBE_TIMEOUT", DEFAULT_SECONDS),
+            dist_timeout=_seconds("ANYACCEL_DIST_TIMEOUT", DIST_TIMEOUT_S),
         )

@@ -43,12 +43,35 @@ class Parallel:
 SINGLE = Parallel()
 
 
-def init_parallel(expert_parallel: bool = False, timeout_s: float = 300.0) -> Parallel:
+def init_parallel(expert_parallel: bool = False, timeout_s: float | None = None) -> Parallel:
     """The Parallel of this process: world size 1 unless launched by torchrun (WORLD_SIZE > 1) or inside an
-    initialised torch.distributed group (see anyaccel.comm.init_distributed, which joins the group)."""
+    initialised torch.distributed group (see anyaccel.comm.init_distributed, which joins the group).
+    timeout_s: how long a rank waits for the others (None: ANYACCEL_DIST_TIMEOUT, default 120 s)."""
     from anyaccel.comm import init_distributed
 
-    comm = init_distributed(timedelta(seconds=timeout_s))
+    comm = init_distributed(None if timeout_s is None else timedelta(seconds=timeout_s))
     if comm.world_size == 1:
         return Parallel(expert_parallel=expert_parallel)
     return Parallel(comm.rank, comm.world_size, expert_parallel, comm)
+
+
+# what torch.distributed's backends say when a peer does not answer in time or has gone away
+_PEER_FAILURES = ("timed out", "timeout", "connection closed", "connection reset", "broken pipe")
+
+
+def peer_failure(parallel: Parallel, exc: BaseException) -> RuntimeError | None:
+    """A clear error for `exc` when it is a collective that a peer rank left unanswered (stopped, hung or
+    died), else None."""
+    text = str(exc)
+    if parallel.world_size == 1 or not isinstance(exc, RuntimeError):
+        return None
+    if not any(marker in text.lower() for marker in _PEER_FAILURES):
+        return None
+    from anyaccel import context
+
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return RuntimeError(
+        f"rank {parallel.rank} of {parallel.world_size}: a collective got no answer from another rank "
+        f"within ANYACCEL_DIST_TIMEOUT={context.get().settings.dist_timeout:g} s, or a rank went away: a "
+        f"rank stopped, hung or died ({first})"
+    )

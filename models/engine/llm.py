@@ -14,7 +14,7 @@ from ..config_checks import check_against_tensors, check_config
 from ..gguf import GgufCheckpoint, is_gguf
 from ..layers.attention import CacheConfig
 from ..loader import tensor_files, tensor_shapes
-from ..parallel import init_parallel
+from ..parallel import init_parallel, peer_failure
 from .admission import abort, check_requests, rejection
 from .block_manager import BlockManager
 from .model_runner import ModelRunner
@@ -154,8 +154,11 @@ class LLM:
         try:
             while not self.scheduler.done:
                 self.step()
-        except BaseException:
+        except BaseException as exc:
             abort(self.scheduler, seqs)  # the next generate() starts from a clean scheduler and cache
+            failure = peer_failure(self.parallel, exc)
+            if failure is not None:
+                raise failure from exc
             raise
         return [self._output(seq) for seq in seqs]
 
