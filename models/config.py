@@ -50,8 +50,14 @@ class ModelConfig:
 
     @property
     def quantization(self) -> dict[str, Any] | None:
-        """The checkpoint's quantization_config (None: unquantized); it selects every layer's scheme."""
-        return self.get("quantization_config")
+        """The checkpoint's quantization_config (None: unquantized); it selects every layer's scheme. ModelOpt
+        may write it as hf_quant_config.json beside config.json instead; the modules a producer leaves dense
+        are normalized to modules_to_not_convert (anyaccel.schemes.dense_modules)."""
+        from anyaccel.schemes import normalize_config
+
+        hf_quant = self.path.parent / "hf_quant_config.json"
+        side = json.loads(hf_quant.read_text()) if hf_quant.is_file() else None
+        return normalize_config(self.get("quantization_config"), side)
 
     @property
     def head_dim(self) -> int:

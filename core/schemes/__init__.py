@@ -10,7 +10,16 @@ weights for each checkpoint format, built only on anyaccel ops. See base.py and 
 
 from __future__ import annotations
 
-from . import fp8, grouped, int8, unquantized, w4a16  # noqa: F401  (each registers its quant_method)
+from . import fp8, grouped, int8, nvfp4, unquantized, w4a16  # noqa: F401  (each registers its quant_method)
 from .base import LinearScheme, MoEScheme, ParamLayout, linear_scheme, moe_scheme, register
+from .dense_modules import normalize_config
 
-__all__ = ["LinearScheme", "MoEScheme", "ParamLayout", "linear_scheme", "moe_scheme", "register"]
+__all__ = [
+    "LinearScheme",
+    "MoEScheme",
+    "ParamLayout",
+    "linear_scheme",
+    "moe_scheme",
+    "normalize_config",
+    "register",
+]
