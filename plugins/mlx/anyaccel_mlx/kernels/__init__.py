@@ -11,7 +11,7 @@ import torch
 
 from anyaccel.ops.attention import AttentionSpec
 from anyaccel.ops.kv_cache import NHD_VIEWABLE
-from anyaccel.ops.moe import MoESpec, unserved_features
+from anyaccel.ops.moe import MX_QUANT, MoESpec, unserved_features
 from anyaccel.ops.quant import W8A16Spec
 from anyaccel.platforms.base import Platform
 from anyaccel.registry import Kernel
@@ -33,6 +33,8 @@ def attention_supports(spec: AttentionSpec, platform: Platform) -> str | None:
 
 
 def experts_supports(spec: MoESpec, platform: Platform) -> str | None:
+    if spec.quant in MX_QUANT:
+        return f"quant={spec.quant}: block-scaled experts are not wired to mx.gather_qmm here yet"
     if spec.quant not in ("none", "int4_group"):
         return f"MLX has no fp8 matmul for quant={spec.quant} (its mxfp8 mode uses per-32 e8m0 scales)"
     return unserved_features(spec)
@@ -77,4 +79,5 @@ KERNELS: list[Kernel] = [
     _kernel("moe.experts", "experts", "moe:experts", supports=experts_supports),
     _kernel("quant.w4a16_gemm", "w4a16_gemm", "quant:w4a16_gemm", factory=True),
     _kernel("quant.w8a16_gemm", "w8a16_gemm", "quant:w8a16_gemm", factory=True, supports=w8a16_supports),
+    _kernel("quant.mx_gemm", "mx_gemm", "mx:mx_gemm", factory=True),
 ]

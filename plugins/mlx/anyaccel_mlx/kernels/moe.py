@@ -38,5 +38,9 @@ def experts(
         maybe_resident(w2_scale),
         maybe_resident(w13_zeros),
         maybe_resident(w2_zeros),
+        maybe_resident(w13_bias),
+        maybe_resident(w2_bias),
+        maybe_resident(w13_global_scale),
+        maybe_resident(w2_global_scale),
     )
     return to_torch(out, hidden.device)

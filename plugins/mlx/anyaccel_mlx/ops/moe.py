@@ -54,8 +54,16 @@ def experts(
     w2_scale: mx.array | None = None,
     w13_zeros: mx.array | None = None,
     w2_zeros: mx.array | None = None,
+    w13_bias: mx.array | None = None,
+    w2_bias: mx.array | None = None,
+    w13_global_scale: mx.array | None = None,
+    w2_global_scale: mx.array | None = None,
 ) -> mx.array:
-    """hidden [T, H] -> [T, H] in hidden's dtype; the gated activation and the weighted sum run in fp32."""
+    """hidden [T, H] -> [T, H] in hidden's dtype; the gated activation and the weighted sum run in fp32.
+    Expert biases and block-scaled (global-scaled) experts are not served here (the kernel's supports
+    declines them); the torch.compile backend passes every argument, so they are refused by value."""
+    if any(t is not None for t in (w13_bias, w2_bias, w13_global_scale, w2_global_scale)):
+        raise ValueError("moe.experts (mlx): expert biases and global scales are not served by this kernel")
     ids, weights = topk_ids, topk_weights.astype(mx.float32)
     if expert_map is not None:
         local = expert_map[ids]

@@ -18,7 +18,8 @@ tensor), like a layer's post-load weight processing:
   weight's columns once at repack time, x's columns on every call (one gather). It requires every group to
   hold exactly G channels, which GPTQ's act-order produces; other g_idx are rejected with a clear error.
 MLX's mxfp4 / nvfp4 / mxfp8 modes are floating-point formats with shared e8m0 / e4m3 scales and no zero
-point: no format of the w4a16 contract (integer GPTQ / AWQ) maps onto them, so they are not used.
+point: no format of the w4a16 contract (integer GPTQ / AWQ) maps onto them; they serve quant.mx_gemm
+(ops/mx.py).
 """
 
 from __future__ import annotations
