@@ -34,6 +34,18 @@ FLASHINFER_CUTLASS_MOE = caps(90, 100, 103, 120, 121)
 # gemm/gemm_base.py _cutlass_gemm_fp8_nt_groupwise_requirement:
 # @supported_compute_capability([100, 103, 107, 120, 121]) (not 90, not 110)
 FLASHINFER_FP8_GROUPWISE = caps(100, 103, 107, 120, 121)
+# Block-scaled GEMMs (gemm/gemm_base.py): mm_fp4's CUTLASS backend, _cutlass_gemm_fp4_requirement, and
+# mm_mxfp8's, _cutlass_gemm_mxfp8_requirement: @supported_compute_capability([100, 103, 107, 110, 120, 121]).
+# (cuDNN adds no capability and needs the cudnn package; trtllm is 100/103/107 with shuffled weights.)
+FLASHINFER_MM_FP4_CUTLASS = caps(100, 103, 107, 110, 120, 121)
+FLASHINFER_MM_MXFP8_CUTLASS = caps(100, 103, 107, 110, 120, 121)
+# csrc fp4_gemm_cutlass*.cu / mxfp8_gemm_cutlass*.cu: `constexpr int alignment = 32`, k % 32 and n % 32;
+# _check_mm_mxfp8_problem_size: n >= 128 and k >= 128 ("the output may contain NaN/Inf" below).
+FLASHINFER_MX_GEMM_ALIGN = 32
+FLASHINFER_MM_MXFP8_MIN_NK = 128
+# quantization/fp4_quantization.py fp4_quantize: utils._check_block_scale_quantization_support raises below
+# major 10 ("requires SM100 or newer"); the JIT modules exist for sm_100/103/107/110/120/121.
+FLASHINFER_FP4_QUANTIZE = caps(100, 103, 107, 110, 120, 121)
 # norm, rope and activation kernels carry no architecture gate (plain CUDA, JIT-built from sm_75 up);
 # we claim what the engines run them on.
 FLASHINFER_ELEMENTWISE = CapabilityRange(sm(8, 0), sm(12, 9))

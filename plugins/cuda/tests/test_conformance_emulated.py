@@ -123,3 +123,18 @@ def test_torch_grouped_mm_sm103(anyaccel_case):
 def test_symm_mem_all_reduce_sm90(anyaccel_case):
     """Two-shot all-reduce on symmetric memory across spawned ranks (gloo underneath the emulator)."""
     anyaccel_case.assert_passes()
+
+
+@CONFORMANCE(provider="flashinfer", kernel="flashinfer.mm_fp4", emulate="cuda:sm_110")
+def test_flashinfer_mm_fp4_sm110(anyaccel_case):
+    anyaccel_case.assert_passes()
+
+
+@CONFORMANCE(provider="flashinfer", kernel="flashinfer.mm_mxfp8", emulate="cuda:sm_120")
+def test_flashinfer_mm_mxfp8_sm120(anyaccel_case):
+    anyaccel_case.assert_passes()
+
+
+@CONFORMANCE(provider="flashinfer", op="quant.quantize_mx", emulate="cuda:sm_103")
+def test_flashinfer_fp4_quantize_sm103(anyaccel_case):
+    anyaccel_case.assert_passes()

@@ -243,3 +243,37 @@ def symm_mem_all_reduce(spec, platform) -> str | None:
             f"(this size class: {spec.max_bytes or 'unbounded'}); NCCL serves larger ones"
         )
     return None
+
+
+# --- microscaling ------------------------------------------------------------------------------------
+
+FLASHINFER_MX_GEMMS = (("nvfp4", "nvfp4"), ("mxfp8", "mxfp8"))
+
+
+def flashinfer_mx_gemm(spec, platform) -> str | None:
+    pair = (spec.act_format, spec.weight_format)
+    if pair not in FLASHINFER_MX_GEMMS:
+        return (
+            f"activations {spec.act_format!r} x weights {spec.weight_format!r}: FlashInfer's block-scaled "
+            "GEMMs here are mm_fp4 (nvfp4 x nvfp4) and mm_mxfp8 (mxfp8 x mxfp8), both operands quantized"
+        )
+    if spec.dtype not in (torch.bfloat16, torch.float16):
+        return f"output {spec.dtype}: mm_fp4 and mm_mxfp8 write bf16 or fp16"
+    align = gates.FLASHINFER_MX_GEMM_ALIGN
+    if spec.n % align or spec.k % align:
+        return f"N={spec.n}, K={spec.k}: the CUTLASS block-scaled GEMMs need N and K multiples of {align}"
+    least = gates.FLASHINFER_MM_MXFP8_MIN_NK
+    if spec.weight_format == "mxfp8" and (spec.n < least or spec.k < least):
+        return f"N={spec.n}, K={spec.k}: mm_mxfp8 needs N and K of at least {least}"
+    return None
+
+
+def flashinfer_fp4_quantize(spec, platform) -> str | None:
+    if spec.format != "nvfp4":
+        return (
+            f"format {spec.format!r}: FlashInfer rounds the e8m0 scale up from amax / elem_max, not OCP's "
+            "floor rule the contract fixes; only nvfp4 is served"
+        )
+    if spec.dtype not in (torch.float16, torch.bfloat16):
+        return f"input {spec.dtype}: fp4_quantize's CUDA backend reads fp16 or bf16"
+    return None
