@@ -108,13 +108,17 @@ def check_pages(
 
     width = block_tables.shape[1]
     top = width * block_size if max_seq_len is None else min(width * block_size, max_seq_len)
+    used = (
+        torch.arange(width, device=block_tables.device) < (seq_lens[:, None] + block_size - 1) // block_size
+    )
+    outside = used & ((block_tables < 0) | (block_tables >= num_blocks))
+    # one host read when all is well (decode kernels call this on every step); details only on failure
+    if not bool(outside.any() | ((seq_lens < 0) | (seq_lens > top)).any()):
+        return
     limit = f"(at most {width} blocks of {block_size}" + (
         ")" if max_seq_len is None else f" and max_seq_len {max_seq_len})"
     )
     expect_range(op, "seq_lens", seq_lens, 0, top + 1, limit)
-    used = (
-        torch.arange(width, device=block_tables.device) < (seq_lens[:, None] + block_size - 1) // block_size
-    )
     expect_range(
         op, "block_tables", block_tables[used], 0, num_blocks, f"(the cache has {num_blocks} blocks)"
     )

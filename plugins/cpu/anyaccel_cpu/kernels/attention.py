@@ -27,15 +27,16 @@ def _pages(
     table: torch.Tensor,
     scale: torch.Tensor | None,
     dtype: torch.dtype,
-    visible: torch.Tensor,
+    hidden_rows: torch.Tensor,
 ):
     """The pages of `table` [B, n] from a [blocks, bs, Hkv, D] view, as [B, Hkv, n * bs, D] in `dtype`, with
-    zeros in the slots where `visible` [B, n * bs] is False."""
+    zeros in the slots `hidden_rows` (indices into the B * n * bs slots)."""
     b, n = table.shape
     _, block_size, hkv, d = cache.shape
-    # index_select copies, so the pages are ours to mask in place (in `dtype`: fp8 has no masked_fill)
+    # index_select copies, so the pages are ours to zero in place (in `dtype`: fp8 has no index_fill);
+    # index_fill touches only the hidden slots, where a masked_fill would pass over every one
     pages = cache.index_select(0, table.flatten()).view(b, n * block_size, hkv, d).to(dtype)
-    pages.masked_fill_(~visible[:, :, None, None], 0)
+    pages.view(b * n * block_size, hkv * d).index_fill_(0, hidden_rows, 0)
     return (pages if scale is None else pages * scale.to(dtype)).transpose(1, 2)
 
 
@@ -60,24 +61,31 @@ def decode(spec: AttentionSpec, platform: Platform) -> Callable[..., torch.Tenso
         v_scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
         kc, vc = k_cache, v_cache  # NHD: [num_blocks, block_size, Hkv, D]
-        # a block id outside the cache or a sequence longer than its table or max_seq_len is an error, never
-        # clamped into another sequence's pages
-        check_pages(OP, block_tables, seq_lens, kc.shape[1], kc.shape[0], max_seq_len)
-        n = min(block_tables.shape[1], -(-max_seq_len // kc.shape[1]))
+        (num_blocks, block_size), width = kc.shape[:2], block_tables.shape[1]
+        n = min(width, -(-max_seq_len // block_size))
         lens = seq_lens.long().unsqueeze(1)
         # entries past a sequence's last page may be anything (-1): read page 0 there, masked below
-        used = torch.arange(n, device=q.device) < (lens + kc.shape[1] - 1) // kc.shape[1]
+        used = torch.arange(n, device=q.device) < (lens + block_size - 1) // block_size
         table = block_tables[:, :n].long().where(used, 0)
-        position = torch.arange(n * kc.shape[1], device=q.device)
-        visible = position < lens
+        # a block id outside the cache or a sequence longer than its table or max_seq_len is an error, never
+        # clamped into another sequence's pages (one host read; check_pages words the error)
+        if table.numel() == 0:  # no sequence, or no page to read
+            check_pages(OP, block_tables, seq_lens, block_size, num_blocks, max_seq_len)
+        else:
+            low, high, shortest, longest = torch.stack([*torch.aminmax(table), *torch.aminmax(lens)]).tolist()
+            if low < 0 or high >= num_blocks or shortest < 0 or longest > min(n * block_size, max_seq_len):
+                check_pages(OP, block_tables, seq_lens, block_size, num_blocks, max_seq_len)
+        position = torch.arange(n * block_size, device=q.device)
+        hidden = position >= lens
         if sliding_window > 0:
-            visible &= position >= lens - sliding_window
+            hidden |= position < lens - sliding_window
         # slots a query must not see are zeroed by selection: SDPA adds its mask to the scores, and a NaN
         # key or value another request left in them would survive NaN + -inf and 0 * NaN
-        keys = _pages(kc, table, k_scale, q.dtype, visible)
-        values = _pages(vc, table, v_scale, q.dtype, visible)
+        rows = hidden.view(-1).nonzero().squeeze(1)
+        keys = _pages(kc, table, k_scale, q.dtype, rows)
+        values = _pages(vc, table, v_scale, q.dtype, rows)
         out = F.scaled_dot_product_attention(
-            q.unsqueeze(2), keys, values, attn_mask=visible[:, None, None], scale=scale, enable_gqa=gqa
+            q.unsqueeze(2), keys, values, attn_mask=~hidden[:, None, None], scale=scale, enable_gqa=gqa
         ).squeeze(2)
         # a row with no key (an empty, padded sequence) returns zeros, as the contract says, not NaN
         return out.masked_fill((lens == 0).unsqueeze(-1), 0.0)
