@@ -96,3 +96,36 @@ CUSTOM_AR_MAX_BYTES = 8192 * 8192
 CUSTOM_AR_DTYPES = frozenset({torch.float32, torch.float16, torch.bfloat16})
 # ROCm/aiter#4855: silently wrong results on gfx942 with 8 ranks. Excluded until a fixed release is known.
 CUSTOM_AR_BROKEN = frozenset({("gfx942", 8)})
+
+# --- microscaling (quant.quantize_mx, quant.mx_gemm, moe.experts mxfp8/mxfp4/nvfp4) at AITER_COMMIT -------
+# What AITER offers and why none of it is wired: each op keeps Triton (or the reference) on gfx950, and the
+# reason is kept here, with its source, until AITER (or the contract) changes. gfx942 has no block-scaled
+# MFMA at all (platforms/rocm.py: mx_scaled_mfma is gfx950's), and AITER builds its MX paths for gfx950.
+MX_GFX = frozenset({"gfx950"})
+MX_NOT_WIRED: dict[str, tuple[str, ...]] = {
+    "quant.quantize_mx": (
+        "aiter/ops/triton/quant/quant.py dynamic_mxfp4_quant / dynamic_mxfp8_quant (_mxfp4_quant_op, "
+        "_mxfp8_quant_op): the e8m0 exponent is floor(log2(amax rounded up at mantissa 1.75)) - emax "
+        "(AITER's EVEN mode, +0x200000 on the float bits), not OCP's floor(log2(amax)) - emax that the "
+        "contract fixes: blocks whose amax has a mantissa >= 1.75 get twice the scale",
+        "nvfp4: no e4m3-scaled quantizer (CDNA's MX instructions take e8m0 scales only)",
+    ),
+    "quant.mx_gemm": (
+        "aiter/ops/gemm_op_a4w4.py gemm_a4w4 and aiter/ops/triton/gemm/basic/gemm_afp4wfp4.py: "
+        "mxfp4 x mxfp4, a pair the contract does not have (GEMM_COMBOS)",
+        "aiter/ops/triton/gemm/basic/gemm_a8wfp4.py: fp8 activations with one fp32 scale per row, not the "
+        "contract's per-1x32 e8m0 mxfp8 activations",
+        "aiter/ops/triton/gemm/basic/gemm_a16wfp4.py: 'quantized to MXFP4 on-the-fly' - bf16 activations "
+        "lose ~11% RMS, past the contract's GEMM tolerance",
+        "mxfp8 x mxfp8: only for gfx1250 at this commit "
+        "(aiter/ops/flydsl/mxfp8_128_bpreshuffle_gemm_gfx1250.py)",
+    ),
+    "moe.experts": (
+        "aiter/fused_moe.py fused_moe, QuantType.per_1x32 with fp4x2 weights: activations are quantized to "
+        "MXFP4 for silu at any token count and for Swiglu from GPTOSS_SWIGLU_MXFP4_BF16_BOUND (256) tokens; "
+        "MXFP4 activations cost ~11% RMS per GEMM, past the 10% the contract's fp8 rule allows",
+        "the bf16-activation (a16w4) path under 256 tokens reads shuffle_weight_a16w4 / shuffle_scale_a16w4 "
+        "layouts with H a multiple of 128 through FlyDSL/cktile kernels whose shape limits are not published",
+        "mxfp8 weights (per_1x32, fp8): FlyDSL-only kernels (is_flydsl_available), not yet wired",
+    ),
+}

@@ -101,3 +101,13 @@ def test_the_engine_allocates_the_assembly_layout_when_its_decode_wins(monkeypat
     spec = choose_kv_cache(AttentionSpec(BF16, 8, 2, 64), None)
     assert spec.kv_layout == "NHD"
     assert anyaccel.resolve("attention.decode", spec).selected.name == "aiter.paged_decode"
+
+
+def test_microscaling_is_gfx950s_and_each_unwired_aiter_path_has_its_source():
+    """Block-scaled MFMA is gfx950's (platforms/rocm.py); AITER's MX paths are recorded with why each does
+    not serve the contract (gates.MX_NOT_WIRED), so the plan keeps Triton there (golden "specs")."""
+    assert "mx_scaled_mfma" in GFX950.features and "mx_scaled_mfma" not in GFX942.features
+    assert {"gfx950"} == gates.MX_GFX
+    assert set(gates.MX_NOT_WIRED) == {"quant.quantize_mx", "quant.mx_gemm", "moe.experts"}
+    for op, reasons in gates.MX_NOT_WIRED.items():
+        assert reasons and any("aiter/" in r for r in reasons), op
