@@ -45,16 +45,14 @@ def _attention_supports(spec: Any, platform: Platform) -> str | None:
     return _fp8_on_device(spec.cache_dtype, platform) if spec.fp8_kv else None
 
 
-MOE_QUANTS = ("none", "fp8_tensor", "fp8_block", "int4_group")  # moe_experts.QUANT_CODES
-
-
 def _moe_supports(spec: Any, platform: Platform) -> str | None:
-    """fp8 experts need a device that computes in some fp8 type (the weights carry which one)."""
-    if spec.quant not in MOE_QUANTS:
-        return f"quant {spec.quant}: the fused kernel reads {', '.join(MOE_QUANTS)} weights"
+    """fp8 experts need a device that computes in some fp8 type (the weights carry which one); mxfp8 and
+    nvfp4 convert e4m3 in registers (elements, block scales), which the device must compute in."""
     if spec.quant.startswith("fp8") and not interpreting() and platform.fp8_dtype is None:
         return "fp8 experts need a device with fp8 support"
-    return unserved_features(spec)
+    if spec.quant in ("mxfp8", "nvfp4"):
+        return _fp8_on_device("float8_e4m3fn", platform)
+    return unserved_features(spec, ("silu", "gelu", "swiglu_oai"), bias=True)
 
 
 def _fp8_spec_supports(spec: Any, platform: Platform) -> str | None:

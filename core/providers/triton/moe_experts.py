@@ -5,8 +5,11 @@
    and up rows of the block's expert, applies act(gate) * up and stores the slot's intermediate row.
 3. Grouped GEMM 2, grid (sorted blocks, H tiles): intermediate @ w2[e].T times the slot's routing weight.
 4. The k slot outputs of each token are summed in fp32 (remote experts' slots stay zero).
-Weights may be plain, fp8 with a per-expert or 128x128 block scale, or int4 groups (8 nibbles per int32
-along the input dim, scales and optional uint8 zeros per group): dequantization happens on the weight tile.
+Weights may be plain, fp8 with a per-expert or 128x128 block scale, int4 groups (8 nibbles per int32
+along the input dim, scales and optional uint8 zeros per group), or block-scaled mxfp8 / mxfp4 / nvfp4
+(mxlib.load_operand; nvfp4's per-expert global multiplies the accumulator): dequantization happens on the
+weight tile. Expert biases are added to the gate/up and down accumulators; "swiglu_oai" is GPT-OSS's
+clamped SwiGLU.
 """
 
 from __future__ import annotations
@@ -18,16 +21,27 @@ import torch
 import triton
 import triton.language as tl
 
-from anyaccel.ops.moe import MoESpec
+from anyaccel.ops.moe import SWIGLU_OAI_ALPHA, SWIGLU_OAI_LIMIT, MoESpec
 from anyaccel.platforms.base import Platform
 
 from .jitlib import ACTIVATION_CODES, activate, mma
 from .launch import cdiv, fp32_dot
 from .moe_align import align
+from .mxlib import load_operand
 from .tuning import Tuning, split_options
 
-PLAIN, FP8_TENSOR, FP8_BLOCK, INT4 = 0, 1, 2, 3  # values of the QUANT constexpr
-QUANT_CODES = {"none": PLAIN, "fp8_tensor": FP8_TENSOR, "fp8_block": FP8_BLOCK, "int4_group": INT4}
+PLAIN, FP8_TENSOR, FP8_BLOCK, INT4, MXFP8, MXFP4, NVFP4 = range(7)  # values of the QUANT constexpr
+QUANT_CODES = {
+    "none": PLAIN,
+    "fp8_tensor": FP8_TENSOR,
+    "fp8_block": FP8_BLOCK,
+    "int4_group": INT4,
+    "mxfp8": MXFP8,
+    "mxfp4": MXFP4,
+    "nvfp4": NVFP4,
+}
+PACKING = {INT4: 8, MXFP4: 2, NVFP4: 2}  # values per stored element along K
+SWIGLU_OAI = 3  # the ACT constexpr of the clamped SwiGLU (jitlib's codes are 0..2)
 
 
 @triton.jit
@@ -52,7 +66,20 @@ def _accumulate(
 ):
     """acc + a @ W[rows, k].T for the expert's weight W [N, K] (a: [BLOCK_M, BLOCK_K] activations)."""
     mask = k_ok[:, None] & rows_ok[None, :]
-    if QUANT == 3:
+    if QUANT >= 4:  # block-scaled: the expert's [N, K] operand, formats 0..2 of mxlib
+        elems = K if QUANT == 4 else K // 2
+        blocks = K // (16 if QUANT == 6 else 32)
+        w = load_operand(
+            w_ptr + expert * N * elems,
+            scale_ptr + expert * N * blocks,
+            rows[None, :],
+            k[:, None],
+            mask,
+            K,
+            QUANT - 4,
+        )
+        acc = mma(acc, a, w.to(a.dtype), FP32_DOT)
+    elif QUANT == 3:
         word = tl.load(w_ptr + (expert * N + rows[None, :]) * (K // 8) + k[:, None] // 8, mask=mask, other=0)
         q = (word >> ((k[:, None] % 8) * 4)) & 0xF
         at = (expert * N + rows[None, :]) * (K // group_size) + k[:, None] // group_size
@@ -82,6 +109,8 @@ def _grouped_gemm_kernel(
     w_ptr,
     scale_ptr,
     zeros_ptr,
+    bias_ptr,
+    global_ptr,
     out_ptr,
     slots_ptr,
     block_expert_ptr,
@@ -95,8 +124,11 @@ def _grouped_gemm_kernel(
     TOP_K: tl.constexpr,
     GATED: tl.constexpr,
     ACT: tl.constexpr,
+    ALPHA: tl.constexpr,
+    LIMIT: tl.constexpr,
     QUANT: tl.constexpr,
     HAS_ZEROS: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
     FP32_DOT: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
@@ -161,12 +193,25 @@ def _grouped_gemm_kernel(
                 HAS_ZEROS,
                 FP32_DOT,
             )
-    if QUANT == 1:
-        expert_scale = tl.load(scale_ptr + expert)
+    if QUANT == 1 or QUANT == 6:  # one multiplier per expert: fp8_tensor's scale, nvfp4's global
+        expert_scale = tl.load((scale_ptr if QUANT == 1 else global_ptr) + expert)
         acc *= expert_scale
         acc_up *= expert_scale
+    if HAS_BIAS:  # [E, 2N] for GEMM 1 (gate, then up), [E, N] for GEMM 2
+        acc += tl.load(bias_ptr + expert * w_rows + n, mask=n_ok, other=0.0).to(tl.float32)[None, :]
+        if GATED:
+            acc_up += tl.load(bias_ptr + expert * w_rows + N + n, mask=n_ok, other=0.0).to(tl.float32)[
+                None, :
+            ]
     if GATED:
-        out = activate(acc, ACT) * acc_up
+        if ACT == 3:  # GPT-OSS: gate clamped above, up clamped both ways, (up + 1) * gate * sigmoid(a * gate)
+            gate = tl.minimum(acc, LIMIT)
+            up = tl.minimum(tl.maximum(acc_up, -LIMIT), LIMIT)
+            e = tl.exp(-tl.abs(ALPHA * gate))  # sigmoid without overflow for very negative gates
+            sig = tl.where(gate >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+            out = (up + 1.0) * gate * sig
+        else:
+            out = activate(acc, ACT) * acc_up
     else:
         out = acc * tl.load(weights_ptr + slot, mask=slot_ok, other=0.0)[:, None]
     tl.store(
@@ -201,7 +246,7 @@ def fused_moe(spec: MoESpec, platform: Platform) -> Callable[..., Any]:
     ) -> torch.Tensor:
         tokens, hidden_size = hidden.shape
         top_k = topk_ids.shape[1]
-        inter = w2.shape[2] * (8 if quant == INT4 else 1)
+        inter = w2.shape[2] * PACKING.get(quant, 1)
         if tokens == 0:
             return torch.empty_like(hidden)
         consts, options = split_options(tuning.pick(tokens * top_k))
@@ -214,9 +259,12 @@ def fused_moe(spec: MoESpec, platform: Platform) -> Callable[..., Any]:
         shared = dict(
             num_slots=slots,
             TOP_K=top_k,
-            ACT=ACTIVATION_CODES[activation],
+            ACT=SWIGLU_OAI if activation == "swiglu_oai" else ACTIVATION_CODES[activation],
+            ALPHA=SWIGLU_OAI_ALPHA,
+            LIMIT=SWIGLU_OAI_LIMIT,
             QUANT=quant,
             HAS_ZEROS=w13_zeros is not None,
+            HAS_BIAS=w13_bias is not None,
             FP32_DOT=use_fp32_dot,
             **consts,
             **options,
@@ -227,6 +275,8 @@ def fused_moe(spec: MoESpec, platform: Platform) -> Callable[..., Any]:
             w13,
             absent if w13_scale is None else w13_scale,
             absent if w13_zeros is None else w13_zeros,
+            absent if w13_bias is None else w13_bias,
+            absent if w13_global_scale is None else w13_global_scale,
             intermediate,
             plan.sorted_slots,
             plan.block_expert,
@@ -244,6 +294,8 @@ def fused_moe(spec: MoESpec, platform: Platform) -> Callable[..., Any]:
             w2,
             absent if w2_scale is None else w2_scale,
             absent if w2_zeros is None else w2_zeros,
+            absent if w2_bias is None else w2_bias,
+            absent if w2_global_scale is None else w2_global_scale,
             slot_out,
             plan.sorted_slots,
             plan.block_expert,
