@@ -152,6 +152,8 @@ def test_ipex_matching_torch_is_chosen_and_passes_the_kit(emulated_lnl, monkeypa
         "xpu.ipex_flash_attn_decode",
         "xpu.ipex_reshape_and_cache_flash",
     }
+    # IPEX's kernels need nothing of vllm-xpu-kernels: its kernel modules were never imported
+    assert "anyaccel_xpu.kernels.attention" not in sys.modules
 
 
 # --- the per-batch plan -------------------------------------------------------------------------------------

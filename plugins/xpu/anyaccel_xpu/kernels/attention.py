@@ -1,12 +1,11 @@
 """attention.prefill / decode through vllm_xpu_kernels.flash_attn_interface.flash_attn_varlen_func over the
 NHD paged cache ([P, block_size, Hkv, D]); attention.write_kv through _C_cache_ops.reshape_and_cache_flash.
 
-Contract mapping: our sliding window W counts W keys including the query's own; FlashAttention's
-window_size (left, right) keeps keys p - left <= j <= p + right, so (W - 1, 0) for causal attention and
-(W - 1, -1) for a non-causal window. seq_lens are the per-sequence KV lengths (seqused_k); fp8 caches pass
-their [1] scales as k_descale / v_descale (the library requires views of one scalar); sinks [Hq] float32 go
-to s_aux. Decode is the same call with one query per sequence: its cumulative query lengths (0, 1, ..., B)
-are built once per forward in the plan (`anyaccel_plan`), or by a call that was not planned.
+Contract mapping: the window as window_size (common.py); seq_lens are the per-sequence KV lengths
+(seqused_k); fp8 caches pass their [1] scales as k_descale / v_descale (the library requires views of one
+scalar); sinks [Hq] float32 go to s_aux. Decode is the same call with one query per sequence: its
+cumulative query lengths (0, 1, ..., B) are built once per forward in the plan (`anyaccel_plan`), or by a
+call that was not planned.
 """
 
 from __future__ import annotations
@@ -19,15 +18,10 @@ from anyaccel.planning import Planned
 from anyaccel.platforms.base import Platform
 
 from .. import vendor_ops as ops
+from .common import one_query_each, window
 
 DECODE = "xpu.flash_attn_decode"
 KV_CACHE_DTYPE = {torch.float8_e4m3fn: "fp8_e4m3", torch.float8_e5m2: "fp8_e5m2"}
-
-
-def window(sliding_window: int, causal: bool) -> tuple[int, int]:
-    if sliding_window <= 0:
-        return (-1, -1)
-    return (sliding_window - 1, 0 if causal else -1)
 
 
 def prefill(spec: AttentionSpec, platform: Platform):
@@ -72,13 +66,9 @@ def prefill(spec: AttentionSpec, platform: Platform):
     return flash_attn_prefill
 
 
-def _one_query_each(seq_lens: torch.Tensor) -> torch.Tensor:
-    return torch.arange(seq_lens.numel() + 1, dtype=torch.int32, device=seq_lens.device)
-
-
 def decode(spec: AttentionSpec, platform: Platform):
     bound = window(spec.sliding_window, True)
-    cu_of = Planned(_one_query_each)
+    cu_of = Planned(one_query_each)
 
     def anyaccel_plan(meta: AttentionMetadata) -> None:
         if meta.decode_seq_lens is not None:

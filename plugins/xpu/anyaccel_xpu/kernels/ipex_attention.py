@@ -5,7 +5,7 @@ flash_attn_varlen_func(out, q, k_cache, v_cache, cu_seqlens_q, cu_seqlens_kv, ma
 scale, is_causal, block_tables, alibi_slopes, window_size_left=, window_size_right=, softcap=) reads the NHD
 cache [P, block_size, Hkv, D] and takes CUMULATIVE KV lengths (its parameter is misspelt `is_cusal`, so the
 leading arguments are passed by position). The cumulative lengths (and decode's query offsets 0..B) are built
-once per forward in the plan, or by a call that was not planned. Window as in attention.py; soft-cap C as
+once per forward in the plan, or by a call that was not planned. Window as in common.py; soft-cap C as
 `softcap=C` (-1 disables it).
 """
 
@@ -19,7 +19,7 @@ from anyaccel.ops.attention import AttentionMetadata, AttentionSpec
 from anyaccel.planning import Planned
 from anyaccel.platforms.base import Platform
 
-from .attention import _one_query_each, window
+from .common import one_query_each, window
 
 PREFILL = "xpu.ipex_flash_attn_prefill"
 DECODE = "xpu.ipex_flash_attn_decode"
@@ -89,7 +89,7 @@ def prefill(spec: AttentionSpec, platform: Platform):
 
 def decode(spec: AttentionSpec, platform: Platform):
     bound = window(spec.sliding_window, True)
-    offsets = Planned(lambda lens: (_one_query_each(lens), _cumulative(lens)))
+    offsets = Planned(lambda lens: (one_query_each(lens), _cumulative(lens)))
 
     def anyaccel_plan(meta: AttentionMetadata) -> None:
         if meta.decode_seq_lens is not None:

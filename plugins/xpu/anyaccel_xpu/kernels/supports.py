@@ -6,6 +6,7 @@ kv_block_sizes); these predicates add what a record cannot say.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from anyaccel.ops.attention import AttentionSpec
@@ -199,8 +200,6 @@ def fp8_gemm(spec: Any, platform: Platform) -> Reason:
 
 
 def _group_n(n: int) -> int:
-    import math
-
     return math.gcd(n, gates.FP8_BLOCK)
 
 
