@@ -39,6 +39,12 @@ FLASHINFER_FP8_GROUPWISE = caps(100, 103, 107, 120, 121)
 # (cuDNN adds no capability and needs the cudnn package; trtllm is 100/103/107 with shuffled weights.)
 FLASHINFER_MM_FP4_CUTLASS = caps(100, 103, 107, 110, 120, 121)
 FLASHINFER_MM_MXFP8_CUTLASS = caps(100, 103, 107, 110, 120, 121)
+# group_gemm_mxfp8_mxfp4_nt_groupwise (gemm_base.py): runs on is_sm100a_supported (major == 10) or
+# is_sm12x_supported (major == 12), else "Unsupported device for MXFP4 group GEMM": not sm_110 (major 11).
+# _check_group_gemm_mxfp8_mxfp4_nt_groupwise_problem_size: n % 8 == 0, k % 128 == 0; every m_indptr entry
+# a multiple of 4 (its docstring).
+FLASHINFER_GROUP_GEMM_MXFP8_MXFP4 = caps(100, 103, 107, 120, 121)
+FLASHINFER_GROUP_GEMM_ALIGN_N, FLASHINFER_GROUP_GEMM_ALIGN_K, FLASHINFER_GROUP_GEMM_ALIGN_M = 8, 128, 4
 # csrc fp4_gemm_cutlass*.cu / mxfp8_gemm_cutlass*.cu: `constexpr int alignment = 32`, k % 32 and n % 32;
 # _check_mm_mxfp8_problem_size: n >= 128 and k >= 128 ("the output may contain NaN/Inf" below).
 FLASHINFER_MX_GEMM_ALIGN = 32

@@ -138,3 +138,8 @@ def test_flashinfer_mm_mxfp8_sm120(anyaccel_case):
 @CONFORMANCE(provider="flashinfer", op="quant.quantize_mx", emulate="cuda:sm_103")
 def test_flashinfer_fp4_quantize_sm103(anyaccel_case):
     anyaccel_case.assert_passes()
+
+
+@CONFORMANCE(provider="flashinfer", kernel="flashinfer.group_gemm_mxfp8_mxfp4", emulate="cuda:sm_121")
+def test_flashinfer_group_gemm_mxfp8_mxfp4_sm121(anyaccel_case):
+    anyaccel_case.assert_passes()

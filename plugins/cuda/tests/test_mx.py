@@ -1,4 +1,5 @@
-"""Microscaling through FlashInfer: mm_fp4 (nvfp4 x nvfp4), mm_mxfp8 (mxfp8 x mxfp8) and fp4_quantize (nvfp4).
+"""Microscaling through FlashInfer: mm_fp4 (nvfp4 x nvfp4), mm_mxfp8 (mxfp8 x mxfp8), the mxfp8 x mxfp4 group
+GEMM and fp4_quantize (nvfp4).
 
 Gates (anyaccel_cuda/gates.py, with their sources), the emulators' argument checks, and the kernels on the
 kit's own case builder with the shapes its grid leaves to other kernels (N not a multiple of 128, so the
@@ -25,6 +26,8 @@ from .planning import accepted, verdicts
 BF16, FP16 = torch.bfloat16, torch.float16
 NVFP4 = MXGemmSpec(BF16, "nvfp4", "nvfp4", 4096, 4096)
 MXFP8 = MXGemmSpec(BF16, "mxfp8", "mxfp8", 4096, 4096)
+A8W4 = MXGemmSpec(BF16, "mxfp4", "mxfp8", 4096, 4096)
+GROUP = "flashinfer.group_gemm_mxfp8_mxfp4"
 BLOCK_SCALED = ("sm_100", "sm_103", "sm_110", "sm_120", "sm_121")
 
 
@@ -36,6 +39,16 @@ def test_block_scaled_gemms_on_blackwell(cap):
     assert accepted(
         verdicts("quant.quantize_mx", MXQuantSpec(BF16, "nvfp4", 4096), cap)["flashinfer.fp4_quantize"]
     )
+
+
+def test_group_gemm_is_sm10x_and_sm12x_only():
+    """group_gemm_mxfp8_mxfp4_nt_groupwise: major 10 or 12 ("Unsupported device for MXFP4 group GEMM")."""
+    for cap in ("sm_100", "sm_103", "sm_120", "sm_121"):
+        assert accepted(verdicts("quant.mx_gemm", A8W4, cap)[GROUP]), cap
+    for cap in ("sm_90", "sm_110"):
+        assert f"this device is {cap}" in verdicts("quant.mx_gemm", A8W4, cap)[GROUP]
+    odd = MXGemmSpec(BF16, "mxfp4", "mxfp8", 2880, 2880)  # GPT-OSS: 2880 = 22.5 x 128
+    assert "K of 128" in verdicts("quant.mx_gemm", odd, "sm_100")[GROUP]
 
 
 def test_sm90_has_no_block_scaled_tensor_cores():
@@ -55,7 +68,7 @@ def test_gemm_shape_and_format_gates():
     assert "multiples of 32" in reason(MXGemmSpec(BF16, "nvfp4", "nvfp4", 100, 4096))["flashinfer.mm_fp4"]
     assert "at least 128" in reason(MXGemmSpec(BF16, "mxfp8", "mxfp8", 96, 4096))["flashinfer.mm_mxfp8"]
     assert "both operands quantized" in reason(MXGemmSpec(BF16, "mxfp4"))["flashinfer.mm_fp4"]
-    assert "both operands quantized" in reason(MXGemmSpec(BF16, "mxfp4", "mxfp8"))["flashinfer.mm_mxfp8"]
+    assert "serves mxfp8 weights" in reason(MXGemmSpec(BF16, "mxfp4", "mxfp8"))["flashinfer.mm_mxfp8"]
     assert "float32 not supported" in reason(MXGemmSpec(torch.float32, "nvfp4", "nvfp4"))["flashinfer.mm_fp4"]
 
 
@@ -119,6 +132,23 @@ def test_mm_mxfp8_checks(fi):
     torch.testing.assert_close(out.float(), want, rtol=1e-2, atol=1e-2)
 
 
+def test_group_gemm_checks(fi):
+    gemm = importlib.import_module("anyaccel_cuda.emulators.flashinfer.gemm")  # flashinfer.gemm exports it
+    a, sa = mx.quantize(mx.MXFP8, torch.randn(6, 128))
+    w, sw = mx.quantize(mx.MXFP4, torch.randn(16, 128))
+    sa, sw = swizzle_128x4(sa), swizzle_128x4(sw).unsqueeze(0)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        gemm.group_gemm_mxfp8_mxfp4_nt_groupwise(
+            a, w.unsqueeze(0), sa, sw, torch.tensor([0, 6], dtype=torch.int32)
+        )
+    padded = torch.cat([a, a[:2]])
+    indptr = torch.tensor([0, 8], dtype=torch.int32)
+    with pytest.raises(ValueError, match="tile_n"):
+        gemm.group_gemm_mxfp8_mxfp4_nt_groupwise(padded, w.unsqueeze(0), sa, sw, indptr, tile_n=32)
+    with override({"ANYACCEL_EMULATE": "cuda:sm_110"}), pytest.raises(ValueError, match="Unsupported device"):
+        gemm.group_gemm_mxfp8_mxfp4_nt_groupwise(padded, w.unsqueeze(0), sa, sw, indptr)
+
+
 def test_fp4_quantize_recipes(fi):
     """NVFP4 matches the contract's scales on ordinary data; the UE8M0 (MXFP4) recipe rounds the scale up,
     where OCP's floor rule (the contract's) keeps the smaller exponent and saturates: amax 7 in a block."""
@@ -146,7 +176,10 @@ GEMM_CASES = (  # (m, n, k, act, weight, dtype, bias)
     (1, 32, 64, "nvfp4", "nvfp4", BF16, False),
     (37, 160, 128, "mxfp8", "mxfp8", BF16, True),
     (1, 256, 416, "mxfp8", "mxfp8", FP16, False),
+    (37, 40, 256, "mxfp8", "mxfp4", BF16, True),
+    (2, 136, 128, "mxfp8", "mxfp4", FP16, False),
 )
+NAMES = {"nvfp4": "flashinfer.mm_fp4", "mxfp8": "flashinfer.mm_mxfp8", "mxfp4": GROUP}
 
 
 @pytest.mark.parametrize("cap", ["sm_100", "sm_121"])
@@ -155,9 +188,13 @@ def test_mx_kernels_conform_on_padded_shapes(cap):
         ctx = context.get()
         records = {k.name: k for op in ("quant.mx_gemm", "quant.quantize_mx") for k in ctx.kernels_for(op)}
         for m, n, k, act, weight, dtype, bias in GEMM_CASES:
-            name = "flashinfer.mm_fp4" if weight == "nvfp4" else "flashinfer.mm_mxfp8"
             result = run_case(
-                records[name], _gemm_case(m, n, k, act, weight, dtype, bias), ctx.platform, "cpu", False, {}
+                records[NAMES[weight]],
+                _gemm_case(m, n, k, act, weight, dtype, bias),
+                ctx.platform,
+                "cpu",
+                False,
+                {},
             )
             assert result.status == "passed", (m, n, k, weight, result.detail)
         for m, k, dtype in ((1, 16, BF16), (130, 48, FP16)):

@@ -4,7 +4,8 @@ Ranking among this plugin's kernels (higher wins; Triton and the reference alway
     attention: trtllm-gen 30 > FA4 prefill 25 > FlashInfer paged wrappers 20 > FA4 decode 15 > torch varlen 5
     moe.experts: FlashInfer trtllm-gen fp8 block 30 > FlashInfer CUTLASS 20 > torch._grouped_mm 10
     quant.fp8_gemm: DeepGEMM 30 > FlashInfer groupwise 25 > torch._scaled_mm 20
-    quant.mx_gemm: FlashInfer mm_fp4 (nvfp4) and mm_mxfp8 (mxfp8), 30; quant.quantize_mx: fp4_quantize 30
+    quant.mx_gemm: FlashInfer mm_fp4 (nvfp4), mm_mxfp8 (mxfp8), the mxfp8 x mxfp4 group GEMM, 30 each;
+    quant.quantize_mx: fp4_quantize 30
 Where a library is gated by capability, the set comes from gates.py (with its source); hardware needs are
 `features` from platforms/cuda.py. Nothing here has run on a GPU yet: every record says verified="emulator".
 """
@@ -277,6 +278,19 @@ def _microscaling() -> list[Kernel]:
             priority=30,
         ),
         _k(
+            "quant.mx_gemm",
+            "flashinfer.group_gemm_mxfp8_mxfp4",
+            "gemm_mx:mx_gemm",
+            factory=True,
+            capability=gates.FLASHINFER_GROUP_GEMM_MXFP8_MXFP4,
+            features=frozenset({"mxfp8_mma", "fp4_block_scaled_mma"}),
+            requires=FI,
+            dtypes=HALF,
+            supports=s.all_of(s.flashinfer_mx_gemm, _only("mxfp4")),
+            prepare=A + "gemm_mx:prepare",
+            priority=30,
+        ),
+        _k(
             "quant.quantize_mx",
             "flashinfer.fp4_quantize",
             "gemm_mx:quantize_mx",
@@ -293,7 +307,7 @@ def _microscaling() -> list[Kernel]:
 def _only(weight_format: str) -> s.Predicate:
     def check(spec, platform) -> str | None:
         if spec.weight_format != weight_format:
-            return f"weights {spec.weight_format!r}: this record serves {weight_format} x {weight_format}"
+            return f"weights {spec.weight_format!r}: this record serves {weight_format} weights"
         return None
 
     return check

@@ -247,7 +247,7 @@ def symm_mem_all_reduce(spec, platform) -> str | None:
 
 # --- microscaling ------------------------------------------------------------------------------------
 
-FLASHINFER_MX_GEMMS = (("nvfp4", "nvfp4"), ("mxfp8", "mxfp8"))
+FLASHINFER_MX_GEMMS = (("nvfp4", "nvfp4"), ("mxfp8", "mxfp8"), ("mxfp8", "mxfp4"))
 
 
 def flashinfer_mx_gemm(spec, platform) -> str | None:
@@ -255,10 +255,19 @@ def flashinfer_mx_gemm(spec, platform) -> str | None:
     if pair not in FLASHINFER_MX_GEMMS:
         return (
             f"activations {spec.act_format!r} x weights {spec.weight_format!r}: FlashInfer's block-scaled "
-            "GEMMs here are mm_fp4 (nvfp4 x nvfp4) and mm_mxfp8 (mxfp8 x mxfp8), both operands quantized"
+            "GEMMs here are mm_fp4 (nvfp4 x nvfp4), mm_mxfp8 (mxfp8 x mxfp8) and the mxfp8 x mxfp4 group "
+            "GEMM, both operands quantized"
         )
     if spec.dtype not in (torch.bfloat16, torch.float16):
         return f"output {spec.dtype}: mm_fp4 and mm_mxfp8 write bf16 or fp16"
+    if pair == ("mxfp8", "mxfp4"):
+        n_align, k_align = gates.FLASHINFER_GROUP_GEMM_ALIGN_N, gates.FLASHINFER_GROUP_GEMM_ALIGN_K
+        if spec.n % n_align or spec.k % k_align:
+            return (
+                f"N={spec.n}, K={spec.k}: group_gemm_mxfp8_mxfp4_nt_groupwise needs N a multiple of "
+                f"{n_align} and K of {k_align}"
+            )
+        return None
     align = gates.FLASHINFER_MX_GEMM_ALIGN
     if spec.n % align or spec.k % align:
         return f"N={spec.n}, K={spec.k}: the CUTLASS block-scaled GEMMs need N and K multiples of {align}"

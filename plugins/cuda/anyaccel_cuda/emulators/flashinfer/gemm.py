@@ -12,6 +12,9 @@ import torch
 
 from .. import arch
 from ..errors import require
+from .gemm_mx import group_gemm_mxfp8_mxfp4_nt_groupwise, mm_fp4, mm_mxfp8
+
+__all__ = ["gemm_fp8_nt_groupwise", "group_gemm_mxfp8_mxfp4_nt_groupwise", "mm_fp4", "mm_mxfp8"]
 
 CUTLASS_CAPABILITIES = (100, 103, 107, 120, 121)
 FP8 = (torch.float8_e4m3fn, torch.float8_e5m2)

@@ -1,5 +1,5 @@
-"""Emulators of flashinfer.gemm.mm_fp4 and mm_mxfp8 (flashinfer-python 0.7.4, gemm/gemm_base.py), CUTLASS
-backend: the block-scaled GEMMs.
+"""Emulators of flashinfer.gemm.mm_fp4, mm_mxfp8 (flashinfer-python 0.7.4, gemm/gemm_base.py), CUTLASS
+backend, and group_gemm_mxfp8_mxfp4_nt_groupwise (its docstring below): the block-scaled GEMMs.
 
 mm_fp4(a, b, a_descale, b_descale, alpha, out_dtype, out, block_size, use_8x4_sf_layout, backend,
 use_nvfp4): a uint8 [m, k/2] (two e2m1 per byte, element 2i in the low nibble), b the [k/2, n] column-major
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from anyaccel.ops.microscaling import MXFP8, NVFP4, dequantize
+from anyaccel.ops.microscaling import MXFP4, MXFP8, NVFP4, dequantize
 from anyaccel.ops.mx_swizzle import padded_shape, unswizzle_128x4
 
 from .. import arch
@@ -172,3 +172,77 @@ def mm_mxfp8(
     sb = _plain_scales(b_descale, n, k // 32, "b_descale")
     result = dequantize(MXFP8, a, sa) @ dequantize(MXFP8, b.T, sb).T
     return _write(result, out, out_dtype)
+
+
+GROUP_GEMM_MAJORS = (10, 12)  # is_sm100a_supported (major == 10) or is_sm12x_supported (major == 12)
+
+
+def _group_gemm_tiles(mma_sm: int, tile_m: int, tile_n: int, tile_k: int) -> None:
+    if arch.major() == 12:
+        require(mma_sm == 1, f"mma_sm must be 1, but got {mma_sm}")
+        require(tile_n in (32, 64, 128), f"tile_n must be 32, 64, or 128, but got {tile_n}")
+        require(tile_k == 128, f"tile_k must be 128, but got {tile_k}")
+    else:
+        require(mma_sm in (1, 2), f"mma_sm must be either 1 or 2, but got {mma_sm}")
+        require(tile_n in (64, 128, 192, 256), f"tile_n must be one of [64, 128, 192, 256], but got {tile_n}")
+        require(tile_k in (128, 256), f"tile_k must be either 128 or 256, but got {tile_k}")
+    require(tile_m == 128, f"tile_m must be 128, but got {tile_m}")
+
+
+def group_gemm_mxfp8_mxfp4_nt_groupwise(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_scale: torch.Tensor,
+    b_scale: torch.Tensor,
+    m_indptr: torch.Tensor,
+    mma_sm: int = 1,
+    tile_m: int = 128,
+    tile_n: int = 128,
+    tile_k: int = 128,
+    swap_ab: bool = True,
+    out: torch.Tensor | None = None,
+    out_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Emulator of flashinfer.gemm.group_gemm_mxfp8_mxfp4_nt_groupwise (gemm_base.py; the scale layout of
+    include/flashinfer/gemm/group_gemm_mxfp4_groupwise_sm100.cuh): a fp8 [cum_m, k] (group g is rows
+    m_indptr[g]..m_indptr[g+1], each entry a multiple of 4), b uint8 [groups, n, k/2] (mxfp4), b_scale
+    [groups, n_pad128, k/32] with each group in the 128x4 layout, a_scale holding each group's 128x4 block
+    at row (m_indptr[g] + g * 127) // 128 * 128; out[rows of g] = dequant(a) @ dequant(b[g]).T."""
+    require(
+        a.dtype in (torch.float8_e4m3fn, torch.float8_e5m2), f"a must be a float8 tensor, but got {a.dtype}"
+    )
+    require(b.dtype == torch.uint8, f"b must be a uint8 tensor, but got {b.dtype}")
+    require(a_scale.dtype == torch.uint8, f"a_scale must be a uint8 tensor, but got {a_scale.dtype}")
+    require(b_scale.dtype == torch.uint8, f"b_scale must be a uint8 tensor, but got {b_scale.dtype}")
+    require(m_indptr.dtype == torch.int32, f"m_indptr must be a int32 tensor, but got {m_indptr.dtype}")
+    require(a.dtype == torch.float8_e4m3fn, "e5m2 activations are not emulated", NotImplementedError)
+    if arch.major() not in GROUP_GEMM_MAJORS:
+        raise ValueError(f"Unsupported device for MXFP4 group GEMM: sm_{arch.sm_version()}")
+    _group_gemm_tiles(mma_sm, tile_m, tile_n, tile_k)
+    dtype = out_dtype or (out.dtype if out is not None else torch.bfloat16)
+    require(dtype in OUT_DTYPES, f"out_dtype must be either torch.bfloat16 or torch.float16, but got {dtype}")
+    groups, n, k = m_indptr.shape[0] - 1, b.shape[1], b.shape[2] * 2
+    require(b.shape[0] == groups, f"b.shape[0] must equal num_groups, but got {b.shape[0]} and {groups}")
+    require(a.shape[1] == k, f"a.shape[1] must equal k, but got a.shape[1]={a.shape[1]}, k={k}")
+    require(n % 8 == 0, f"n must be a multiple of 8, but got n={n}")
+    require(k % 128 == 0, f"k must be a multiple of 128, but got k={k}")
+    bounds = [int(v) for v in m_indptr.tolist()]
+    require(all(v % 4 == 0 for v in bounds), "each value in m_indptr must be a multiple of 4")
+    require(bounds[-1] == a.shape[0], f"m_indptr[-1] ({bounds[-1]}) must equal a.shape[0] ({a.shape[0]})")
+    require(a.is_contiguous() and b.is_contiguous(), "a row-major and b [groups, n, k/2] contiguous")
+    kc, n_pad = k // 32, padded_shape(n, k // 32)[0]
+    require(tuple(b_scale.shape) == (groups, n_pad, kc), f"b_scale must be [{groups}, {n_pad}, {kc}]")
+    sa_flat = a_scale.contiguous().view(-1)
+    result = torch.zeros(a.shape[0], n, dtype=torch.float32)
+    for g in range(groups):
+        start, stop = bounds[g], bounds[g + 1]
+        if stop == start:
+            continue
+        rows = stop - start
+        prow = padded_shape(rows, kc)[0]
+        first = (start + g * 127) // 128 * 128 * kc
+        require(sa_flat.numel() >= first + prow * kc, f"a_scale too small for group {g}")
+        sa = _plain_scales(sa_flat[first : first + prow * kc], rows, kc, "a_scale")
+        sb = _plain_scales(b_scale[g], n, kc, "b_scale")
+        result[start:stop] = dequantize(MXFP8, a[start:stop], sa) @ dequantize(MXFP4, b[g], sb).T
+    return _write(result, out, dtype)
