@@ -129,3 +129,10 @@ MX_NOT_WIRED: dict[str, tuple[str, ...]] = {
         "mxfp8 weights (per_1x32, fp8): FlyDSL-only kernels (is_flydsl_available), not yet wired",
     ),
 }
+# The bind-time reasons fused_moe gives for block-scaled experts (the table above, shortened).
+MX_EXPERTS_DECLINED = {
+    "mxfp4": "quant mxfp4: AITER's fused_moe quantizes activations to MXFP4 (silu always, Swiglu from 256 "
+    "tokens), ~11% RMS per GEMM, past the contract's 10%",
+    "mxfp8": "quant mxfp8: AITER's per_1x32 fp8 experts run on FlyDSL kernels only; not wired",
+    "nvfp4": "quant nvfp4: CDNA's block-scaled MFMA takes e8m0 scales only; AITER has no NVFP4 MoE",
+}

@@ -111,3 +111,9 @@ def test_microscaling_is_gfx950s_and_each_unwired_aiter_path_has_its_source():
     assert set(gates.MX_NOT_WIRED) == {"quant.quantize_mx", "quant.mx_gemm", "moe.experts"}
     for op, reasons in gates.MX_NOT_WIRED.items():
         assert reasons and any("aiter/" in r for r in reasons), op
+
+
+@pytest.mark.parametrize("quant", ["mxfp4", "mxfp8", "nvfp4"])
+def test_block_scaled_experts_are_declined_with_the_reason(quant):
+    spec = MoESpec(BF16, 32, 4, 2880, 2880, "swiglu_oai" if quant == "mxfp4" else "silu", quant)
+    assert supports.experts(spec, GFX950) == gates.MX_EXPERTS_DECLINED[quant]

@@ -206,6 +206,7 @@ def experts(spec: Any, platform: Platform) -> Reason:
     rows, cols = gates.SHUFFLE_ROWS, gates.SHUFFLE_COLS
     block = gates.MOE_BLOCK
     return _first(
+        lambda: gates.MX_EXPERTS_DECLINED.get(spec.quant),
         lambda: (
             None
             if spec.quant in QUANT_TYPES
