@@ -70,6 +70,8 @@ def mx_gemm(spec: MXGemmSpec, platform):
         )
         return finish(out, bias)
 
+    indptrs: dict[tuple[int, torch.device], torch.Tensor] = {}  # one small device tensor per row count
+
     def mxfp8_mxfp4_gemm(
         a, w, w_scale, out_dtype, a_scale=None, w_global_scale=None, a_global_scale=None, bias=None
     ):
@@ -77,7 +79,9 @@ def mx_gemm(spec: MXGemmSpec, platform):
         rows = -(-m // 4) * 4
         if rows != m:
             a = torch.nn.functional.pad(a.view(torch.uint8), (0, 0, 0, rows - m)).view(a.dtype)
-        m_indptr = torch.tensor([0, rows], dtype=torch.int32, device=a.device)
+        m_indptr = indptrs.get((rows, a.device))
+        if m_indptr is None:
+            m_indptr = indptrs[(rows, a.device)] = torch.tensor([0, rows], dtype=torch.int32, device=a.device)
         out = group_gemm_mxfp8_mxfp4_nt_groupwise(
             a, w, swizzle_128x4(a_scale), w_scale, m_indptr, out_dtype=dtype
         )
