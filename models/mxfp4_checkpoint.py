@@ -97,3 +97,24 @@ def gpt_oss_mxfp4_checkpoint(
         save_file(weights, path / "model.safetensors", metadata={"format": "pt"})
         (path / "config.json").write_text(json.dumps({**config, **extra}, indent=2))
     return mxfp4_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m anyaccel.models.mxfp4_checkpoint DIR [--seed N]: a tiny random GPT-OSS (testing.TINY's) in
+    DIR/dense-source, its MXFP4 version in DIR/mxfp4 and the dequantized twin in DIR/dequantized; then
+    `anyaccel run --model DIR/mxfp4 --compare-transformers` runs it against transformers."""
+    import argparse
+
+    from .testing import tiny_checkpoint
+
+    parser = argparse.ArgumentParser(prog="python -m anyaccel.models.mxfp4_checkpoint")
+    parser.add_argument("dir", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    source = tiny_checkpoint("GptOssForCausalLM", args.dir / "dense-source", seed=args.seed)
+    print(gpt_oss_mxfp4_checkpoint(source, args.dir / "mxfp4", args.dir / "dequantized", seed=args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -93,7 +93,7 @@ def test_unknown_architecture_lists_the_supported_ones(tmp_path):
     with pytest.raises(
         ValueError,
         match=r"'GPT2LMHeadModel' is not supported; supported: DeepseekV3ForCausalLM, "
-        r"LlamaForCausalLM",
+        r"GptOssForCausalLM, LlamaForCausalLM",
     ):
         LLM(model_dir, progress=False)
 

@@ -18,7 +18,12 @@ from anyaccel.models.config import ModelConfig
 from anyaccel.models.gpt_oss import DEFAULT_ROPE, with_defaults
 from anyaccel.models.gpt_oss_experts import SWIGLU_LIMIT, GptOssExperts
 from anyaccel.models.layers.moe import Routing
-from anyaccel.models.mxfp4_checkpoint import dequantize_mxfp4, gpt_oss_mxfp4_checkpoint, quantize_mxfp4
+from anyaccel.models.mxfp4_checkpoint import (
+    dequantize_mxfp4,
+    gpt_oss_mxfp4_checkpoint,
+    quantize_mxfp4,
+)
+from anyaccel.models.mxfp4_checkpoint import main as mxfp4_main
 from anyaccel.models.parallel import Parallel
 
 PROMPTS = [[5, 17, 42, 7, 99, 3, 250, 11, 64], [300, 2], list(range(20, 61))]
@@ -107,6 +112,18 @@ def test_mxfp4_packing_is_the_one_transformers_reads():
     assert (ours - rows).abs().max() <= rows.abs().max() / 4  # within e2m1's coarse grid
     theirs = convert_moe_packed_tensors(blocks, scales, dtype=torch.float32)  # [E, K, N]
     assert torch.equal(theirs, ours.transpose(1, 2))
+
+
+def test_the_writer_module_builds_a_runnable_mxfp4_checkpoint(tmp_path, capsys):
+    assert mxfp4_main([str(tmp_path), "--seed", "3"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "mxfp4")
+    config = json.loads((tmp_path / "mxfp4" / "config.json").read_text())
+    assert config["quantization_config"]["quant_method"] == "mxfp4"
+    names = load_file(tmp_path / "mxfp4" / "model.safetensors").keys()
+    assert "model.layers.0.mlp.experts.gate_up_proj_blocks" in names
+    assert "model.layers.0.mlp.experts.gate_up_proj" in load_file(
+        tmp_path / "dequantized" / "model.safetensors"
+    )
 
 
 def test_mxfp4_experts_stay_packed_and_match_the_dequantized_twin(mxfp4_twins):
