@@ -74,6 +74,14 @@ def test_windows_and_sinks_follow_the_checkpoint(tiny_checkpoints):
         torch.testing.assert_close(layer.self_attn.attn.sinks, tensors[f"model.layers.{i}.self_attn.sinks"])
 
 
+def test_tied_embeddings_as_the_config_says(tiny_checkpoints):
+    model_dir = tiny_checkpoints("GptOssForCausalLM", tie_word_embeddings=True)
+    llm, outputs = _generate(model_dir, torch.float32, max_tokens=4)
+    assert llm.model.lm_head.weight is llm.model.model.embed_tokens.weight
+    result = compare_with_transformers(model_dir, outputs, torch.float32)
+    assert result.ok and result.tokens_match, result
+
+
 def test_swiglu_clamps_are_applied(tiny_checkpoints, tmp_path, monkeypatch):
     """The experts' gate/up weights scaled 30x: gate and up values pass the limit of 7 (seen inside
     transformers' own experts), where the clamps change the output, and the logits still match."""
