@@ -192,3 +192,16 @@ def test_the_kit_catches_a_rounded_up_scale():
         return q, s + 1
 
     assert _kit_fails("quant.quantize_mx", ceil_scales)
+
+
+@pytest.mark.parametrize("op", ["quant.quantize_mx", "quant.mx_gemm", "moe.experts"])
+def test_every_case_passes_the_argument_checks(op):
+    """What ANYACCEL_VALIDATE=1 checks on each call accepts every case of the kit (block-scaled ones too)."""
+    from anyaccel import context
+
+    opdef = context.get().op(op)
+    for case in cases_for(op):
+        if case.large:
+            continue
+        args, kwargs = case.make(case.seed)
+        opdef.check_args(case.spec, *args, **kwargs)
