@@ -80,4 +80,5 @@ KERNELS: list[Kernel] = [
     _kernel("quant.w4a16_gemm", "w4a16_gemm", "quant:w4a16_gemm", factory=True),
     _kernel("quant.w8a16_gemm", "w8a16_gemm", "quant:w8a16_gemm", factory=True, supports=w8a16_supports),
     _kernel("quant.mx_gemm", "mx_gemm", "mx:mx_gemm", factory=True),
+    _kernel("quant.quantize_mx", "quantize_mx", "mx:quantize_mx", factory=True),
 ]

@@ -1,7 +1,8 @@
-"""Torch-facing quant.mx_gemm (contract in anyaccel.ops.mx) on mx.quantized_matmul's block-scaled modes
-(ops/mx.py: the contract's layouts are MLX's, so a weight crosses once, as a view of its bytes, and is
-kept while the weight tensor lives). Quantized activations (mxfp8, nvfp4) are few rows: they are decoded
-to float32 (anyaccel.ops.microscaling) before the matmul, which MLX takes in floating point only."""
+"""Torch-facing quant.quantize_mx (MLX array ops, ops/mx.py) and quant.mx_gemm (contracts in anyaccel.ops.mx)
+on mx.quantized_matmul's block-scaled modes (ops/mx.py: the contract's layouts are MLX's, so a weight crosses
+once, as a view of its bytes, and is kept while the weight tensor lives). Quantized activations (mxfp8,
+nvfp4) are few rows: they are decoded to float32 (anyaccel.ops.microscaling) before the matmul, which MLX
+takes in floating point only."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from collections.abc import Callable
 import mlx.core as mx
 import torch
 
-from anyaccel.ops.microscaling import dequantize, infer_format
-from anyaccel.ops.mx import MXGemmSpec
+from anyaccel.ops.microscaling import FORMATS, dequantize, infer_format
+from anyaccel.ops.mx import MXGemmSpec, MXQuantSpec
 from anyaccel.platforms.base import Platform
 
 from ..convert import maybe_resident, resident, to_mx, to_torch
@@ -49,3 +50,17 @@ def mx_gemm(spec: MXGemmSpec, platform: Platform) -> Callable[..., torch.Tensor]
         return to_torch(out, a.device).to(out_dtype)
 
     return mlx_mx_gemm
+
+
+def quantize_mx(spec: MXQuantSpec, platform: Platform) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    form = FORMATS[spec.format]
+
+    def mlx_quantize_mx(
+        x: torch.Tensor, fmt: str, global_scale: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        glob = None if global_scale is None else to_mx(global_scale.float())
+        elements, scales = ops.quantize(to_mx(x), fmt, glob)
+        q, s = to_torch(elements, x.device), to_torch(scales, x.device)
+        return q.view(form.element_dtype), s.view(form.scale_dtype)
+
+    return mlx_quantize_mx
