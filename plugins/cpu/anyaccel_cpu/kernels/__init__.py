@@ -14,6 +14,7 @@ from .supports import (
     attention_supports,
     native_attention_supports,
     native_experts_supports,
+    native_mx_experts_supports,
     native_q8_supports,
     native_supports,
     native_topk_supports,
@@ -118,6 +119,15 @@ KERNELS: list[Kernel] = [
         "quant:native_w8a8",
         dtypes=F32,
         supports=native_q8_supports,
+        priority=NATIVE,
+    ),
+    _kernel(
+        "moe.experts",
+        "native_mx_experts",
+        "mx_experts:experts",
+        supports=native_mx_experts_supports,
+        factory=True,
+        prepare=f"{__name__}.mx_experts:prepare",
         priority=NATIVE,
     ),
     _kernel(

@@ -35,6 +35,26 @@ def float_scales(fmt: MXFormat, w_scale: torch.Tensor, w_global_scale: torch.Ten
     return scales.contiguous()
 
 
+def block_matmul(
+    x: torch.Tensor, wb: torch.Tensor, scales: torch.Tensor, fmt: MXFormat, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """float32 x [M, K] (contiguous) @ dequant(wb).T (+ bias) -> float32 [M, N], for the weight's bytes
+    wb [N, K or K/2] and its float32 block scales [N, K/block] (contiguous, shapes checked by the caller)."""
+    m, k = x.shape
+    n = wb.shape[0]
+    lib = native()
+    if m >= FEW_ROWS:
+        weight = torch.empty(n, k, dtype=torch.float32)
+        lib.anyaccel_mx_dequant_f32(ptr(wb), n, k, int(fmt.packed), ptr(scales), fmt.block, ptr(weight))
+        return F.linear(x, weight, bias)
+    out = torch.empty(m, n, dtype=torch.float32)
+    if m:
+        lib.anyaccel_mx_gemm_f32(
+            ptr(x), m, k, n, ptr(wb), int(fmt.packed), ptr(scales), fmt.block, ptr(bias), ptr(out)
+        )
+    return out
+
+
 def prepare(spec: MXGemmSpec, weights: dict[str, Any]) -> dict[str, Any]:
     fmt = FORMATS[spec.weight_format]
     return weights | {
@@ -46,7 +66,7 @@ def prepare(spec: MXGemmSpec, weights: dict[str, Any]) -> dict[str, Any]:
 def mx_gemm(spec: MXGemmSpec, platform: Platform) -> Callable[..., torch.Tensor]:
     fmt = FORMATS[spec.weight_format]
     n, k = spec.n, spec.k
-    lib = native()
+    native()  # built (or its failure raised) at bind time, not on the first call
 
     def cpu_mx_gemm(
         a: torch.Tensor,
@@ -73,16 +93,6 @@ def mx_gemm(spec: MXGemmSpec, platform: Platform) -> Callable[..., torch.Tensor]
         bias_f = None if bias is None else bias.float().contiguous()
         if bias_f is not None:
             expect_tensor(OP, "bias", bias_f, shape=(n,))
-        m = x.shape[0]
-        if m >= FEW_ROWS:
-            weight = torch.empty(n, k, dtype=torch.float32)
-            lib.anyaccel_mx_dequant_f32(ptr(wb), n, k, int(fmt.packed), ptr(w_scale), fmt.block, ptr(weight))
-            return F.linear(x, weight, bias_f).to(out_dtype)
-        out = torch.empty(m, n, dtype=torch.float32)
-        if m:
-            lib.anyaccel_mx_gemm_f32(
-                ptr(x), m, k, n, ptr(wb), int(fmt.packed), ptr(w_scale), fmt.block, ptr(bias_f), ptr(out)
-            )
-        return out.to(out_dtype)
+        return block_matmul(x, wb, w_scale, fmt, bias_f).to(out_dtype)
 
     return cpu_mx_gemm

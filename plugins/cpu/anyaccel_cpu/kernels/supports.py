@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from anyaccel.ops.attention import AttentionSpec
-from anyaccel.ops.moe import MoESpec, TopKSpec, unserved_features
+from anyaccel.ops.moe import MX_QUANT, MoESpec, TopKSpec, unserved_features
 from anyaccel.ops.quant import W4A16Spec, W8A16Spec
 from anyaccel.platforms.base import Platform
 
@@ -38,6 +38,12 @@ def native_experts_supports(spec: MoESpec, platform: Platform) -> str | None:
     if spec.quant != "none":
         return f"computes with float32 weights only, not quant={spec.quant}"
     return unserved_features(spec) or native_missing()
+
+
+def native_mx_experts_supports(spec: MoESpec, platform: Platform) -> str | None:
+    if spec.quant not in MX_QUANT:
+        return f"reads block-scaled experts (mxfp8, mxfp4, nvfp4) only, not quant={spec.quant}"
+    return native_missing()
 
 
 def native_topk_supports(spec: TopKSpec, platform: Platform) -> str | None:
