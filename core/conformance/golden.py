@@ -52,6 +52,9 @@ def plan(
         "ANYACCEL_SIMULATE_WITH": None if with_ == "none" else with_,
         "ANYACCEL_EMULATE": None,
         "ANYACCEL_KERNELS": None,
+        # the device's plan, not the interpreter's: Triton's interpreter emulates every fp8 type, so a
+        # TRITON_INTERPRET=1 left by a test run would let Triton claim fp8 work the device cannot do
+        "TRITON_INTERPRET": None,
     }
     if plugins is not None:
         changes["ANYACCEL_PLUGINS"] = ",".join(plugins) or "none"
