@@ -71,7 +71,9 @@ def test_e2m1_rounds_to_nearest_even_and_saturates(x, want):
 
 def test_e8m0_is_a_biased_power_of_two_with_255_nan():
     values = e8m0_decode(torch.tensor([127, 128, 0, 254, 255], dtype=torch.uint8))
-    assert values[:4].tolist() == [1.0, 2.0, 2.0**-127, 2.0**127]
+    assert values[[0, 1, 3]].tolist() == [1.0, 2.0, 2.0**127]
+    # 2^-127 is a float32 subnormal: 0 where the process flushes subnormals (torch.set_flush_denormal)
+    assert values[2].item() in (2.0**-127, 0.0)
     assert values[4].isnan()
 
 
