@@ -88,6 +88,8 @@ _TABLE: tuple[tuple[str, str, str, frozenset[torch.dtype], Any, str | None], ...
     ("quant.int8_gemm", "int8_gemm", "scaled_gemm:int8_gemm", FLOATS, None, None),
     ("quant.w4a16_gemm", "w4a16_gemm", "w4a16:w4a16_gemm", HALVES, None, None),
     ("quant.w8a16_gemm", "w8a16_gemm", "w8a16:w8a16_gemm", FLOATS, None, None),
+    ("quant.w4a8_gemm", "w4a8_gemm", "a8:w4a8_gemm", HALVES, None, None),
+    ("quant.w8a8_gemm", "w8a8_gemm", "a8:w8a8_gemm", FLOATS, None, None),
     ("quant.quantize_mx", "quantize_mx", "mx_quantize:quantize_mx", FLOATS, _mx_supports, None),
     ("quant.mx_gemm", "mx_gemm", "mx_gemm:mx_gemm", FLOATS, _mx_supports, None),
     *(
