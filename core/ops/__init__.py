@@ -1,5 +1,5 @@
-"""The op contracts. Each file defines one family (mx.py: the microscaling quant ops; a8.py: the group-quantized
-GEMMs with int8 activations); CORE_OPS lists every op anyaccel itself defines."""
+"""The op contracts. Each file defines one family (mx.py: the microscaling quant ops; a8.py: the
+group-quantized GEMMs with int8 activations); CORE_OPS lists every op anyaccel itself defines."""
 
 from __future__ import annotations
 
