@@ -1,6 +1,7 @@
 /* linear.gemm in float32 for a few input rows (decode) and the plain [N, K] weight layout:
  * out[m] = W x[m] + bias. Work items are blocks of ROWS output features; each streams its weight rows once,
- * for all input rows, through dots.h. Many input rows are the caller's to send to a packing BLAS. */
+ * for all input rows, through dots.h; each thread takes one contiguous range of blocks (long streams for the
+ * prefetchers, see q8dot.c). Many input rows are the caller's to send to a packing BLAS. */
 #include "dots.h"
 
 enum { ROWS = 64 };
@@ -11,7 +12,7 @@ static inline float biased(const float *bias, int64_t n, float value) { return b
 void anyaccel_gemm_f32(const float *x, int64_t M, int64_t K, int64_t ldx, const float *w, int64_t N,
                        const float *bias, float *out) {
     int64_t blocks = (N + ROWS - 1) / ROWS;
-#pragma omp parallel for schedule(dynamic, 1) if (blocks > 1)
+#pragma omp parallel for schedule(static) if (blocks > 1)
     for (int64_t item = 0; item < blocks; item++) {
         int64_t n0 = item * ROWS, n1 = n0 + ROWS < N ? n0 + ROWS : N;
         for (int64_t m0 = 0; m0 < M; m0 += DOT_TILE) {

@@ -16,6 +16,11 @@
  * per pair of blocks in that order: [even of b | even of b+1 | odd of b | odd of b+1] (a last single block:
  * [even | odd]), so the low and high nibbles of 32 weight bytes meet their features with no shuffle.
  *
+ * Each thread takes one contiguous range of output features (a static schedule) and prefetches 2 KB ahead:
+ * decode reads weights that are not in cache, and the hardware prefetchers only reach the memory's bandwidth
+ * on long streams. Interleaving 16-feature items between threads (a dynamic schedule) left SmolLM2-135M's
+ * 120 Q4_1 linears at 5.1 ms per token on 2 Zen 4 cores; one range per thread takes 2.1 ms.
+ *
  * Built only for x86-64 with AVX2; elsewhere anyaccel_q8_available() is 0 and the kernels are declined. */
 #include <stdlib.h>
 
@@ -139,7 +144,7 @@ static inline __attribute__((always_inline)) void w4_feature(const uint8_t *q, c
     __m256 acc[MTILE];
     for (int j = 0; j < m; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t p = 0; p < nb / 2; p++) {
-        __builtin_prefetch(q + p * 32 + 512);
+        __builtin_prefetch(q + p * 32 + 2048);
         __m256i w = _mm256_loadu_si256((const __m256i *)(q + p * 32));
         __m256i lo = _mm256_and_si256(w, low), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low);
         __m256 s = two_scales(scale[(2 * p * BLOCK) >> shift], scale[((2 * p + 1) * BLOCK) >> shift]);
@@ -209,7 +214,7 @@ int anyaccel_w4_affine_q8(const float *x, int64_t M, int64_t K, int64_t ldx, con
     if (quantize_rows(x, M, K, ldx, G, 1, &xq)) return -1;
     int64_t groups = K / G, blocks = (N + ROWS - 1) / ROWS;
     const uint8_t *bytes = (const uint8_t *)q;
-#pragma omp parallel for schedule(dynamic, 1) if (blocks > 1)
+#pragma omp parallel for schedule(static) if (blocks > 1)
     for (int64_t item = 0; item < blocks; item++) {
         int64_t n1 = (item + 1) * ROWS < N ? (item + 1) * ROWS : N;
         for (int64_t m0 = 0; m0 < M; m0 += MTILE) {
@@ -232,7 +237,7 @@ int anyaccel_w8_group_q8(const float *x, int64_t M, int64_t K, int64_t ldx, cons
     quantized xq;
     if (quantize_rows(x, M, K, ldx, G, 0, &xq)) return -1;
     int64_t groups = K / G, blocks = (N + ROWS - 1) / ROWS;
-#pragma omp parallel for schedule(dynamic, 1) if (blocks > 1)
+#pragma omp parallel for schedule(static) if (blocks > 1)
     for (int64_t item = 0; item < blocks; item++) {
         int64_t n1 = (item + 1) * ROWS < N ? (item + 1) * ROWS : N;
         for (int64_t m0 = 0; m0 < M; m0 += MTILE) {
