@@ -12,6 +12,7 @@ import pytest
 import torch
 from gguf import GGMLQuantizationType as T
 
+import anyaccel
 from anyaccel.models import LLM, SamplingParams
 from anyaccel.models.compare import compare_with_transformers
 from anyaccel.models.gguf import GgufCheckpoint, GgufError, blocks
@@ -120,8 +121,6 @@ def test_int8_activations_bind_the_a8_gemms_and_match_their_reference(files, mon
     monkeypatch.setenv(
         "ANYACCEL_KERNELS", "quant.w4a8_gemm=reference.w4a8_gemm,quant.w8a8_gemm=reference.w8a8_gemm"
     )
-    import anyaccel
-
     anyaccel.reset()
     _, reference = _generate(files["llama"], activations="int8")
     _, exact = _generate(files["llama"])

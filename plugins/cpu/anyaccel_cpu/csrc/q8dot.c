@@ -68,36 +68,53 @@ static inline float fdot(const float *a, const float *b, int64_t n) {
     return sum;
 }
 
-/* The quantized rows of x. Per row: xq [K] int8 in the order `pairs` says, lanes [(nb+1)/2 * 8] float (the
- * block scale d_b of each int32 lane of a pair: [d_b x4 | d_b+1 x4]; a last single block [d_b x8]),
- * gsum [K/G] float (sum of d_b * xq over weight group g). */
+/* The quantized rows of x. Per row: xq [K] int8 (the w4 order when `pairs`, else the features' own), d [K/32]
+ * the block scales; for the w4 order also lanes [(nb+1)/2 * 8], the block scale of each int32 lane of a pair
+ * ([d_b x4 | d_b+1 x4]; a last single block [d_b x8]), and gsum [K/G], the sum of d_b * xq over weight
+ * group g (the offsets' share). */
 typedef struct {
     int8_t *xq;
-    float *lanes, *gsum;
+    float *d, *lanes, *gsum;
     int64_t K, G;
 } quantized;
 
 static void free_quantized(quantized *x) {
     free(x->xq);
+    free(x->d);
     free(x->lanes);
     free(x->gsum);
 }
 
-/* x [M, K] row stride ldx -> quantized rows; pairs != 0: the w4 order, else the features' own order. */
+/* the w4 order of one block's values q: [even of b | even of b+1 | odd of b | odd of b+1] per pair of blocks,
+ * [even | odd] for a last single block */
+static void store_pairs(int8_t *xq, const int8_t *q, int64_t b, int64_t nb) {
+    int single = b == nb - 1 && nb % 2;
+    int8_t *dst = xq + (b / 2) * 2 * BLOCK;
+    int64_t half = single ? BLOCK / 2 : BLOCK; /* offset of the odd features */
+    int64_t at = single ? 0 : (b % 2) * BLOCK / 2;
+    for (int i = 0; i < BLOCK / 2; i++) {
+        dst[at + i] = q[2 * i];
+        dst[at + half + i] = q[2 * i + 1];
+    }
+}
+
+/* x [M, K] row stride ldx -> quantized rows; pairs != 0: the w4 order (with lanes and gsum). */
 static int quantize_rows(const float *x, int64_t M, int64_t K, int64_t ldx, int64_t G, int pairs,
                          quantized *out) {
     int64_t nb = K / BLOCK, npairs = (nb + 1) / 2;
-    out->K = K, out->G = G;
+    *out = (quantized){.K = K, .G = G};
     out->xq = malloc((size_t)(M * K));
-    out->lanes = malloc(sizeof(float) * (size_t)(M * npairs * 8));
-    out->gsum = calloc((size_t)(M * (K / G)), sizeof(float));
-    if (!out->xq || !out->lanes || !out->gsum) {
+    out->d = malloc(sizeof(float) * (size_t)(M * nb));
+    if (pairs) {
+        out->lanes = malloc(sizeof(float) * (size_t)(M * npairs * 8));
+        out->gsum = calloc((size_t)(M * (K / G)), sizeof(float));
+    }
+    if (!out->xq || !out->d || (pairs && (!out->lanes || !out->gsum))) {
         free_quantized(out);
         return -1;
     }
     for (int64_t m = 0; m < M; m++) {
         int8_t *xq = out->xq + m * K;
-        float *lanes = out->lanes + m * npairs * 8, *gsum = out->gsum + m * (K / G);
         for (int64_t b = 0; b < nb; b++) {
             const float *xb = x + m * ldx + b * BLOCK;
             float amax = 0.0f;
@@ -109,21 +126,17 @@ static int quantize_rows(const float *x, int64_t M, int64_t K, int64_t ldx, int6
                 q[i] = d > 0.0f ? (int8_t)nearbyintf(xb[i] / d) : 0;
                 sum += q[i];
             }
-            gsum[b * BLOCK / G] += d * (float)sum;
-            int64_t pair = b / 2, second = b % 2, single = pairs && b == nb - 1 && nb % 2;
-            for (int l = 0; l < 8; l++)
-                if (single || (l < 4) == !second) lanes[pair * 8 + l] = d;
+            out->d[m * nb + b] = d;
             if (!pairs) {
                 memcpy(xq + b * BLOCK, q, BLOCK);
                 continue;
             }
-            int8_t *dst = xq + pair * 2 * BLOCK;
-            int64_t half = single ? BLOCK / 2 : BLOCK; /* offset of the odd features */
-            int64_t at = single ? 0 : second * BLOCK / 2;
-            for (int i = 0; i < BLOCK / 2; i++) {
-                dst[at + i] = q[2 * i];
-                dst[at + half + i] = q[2 * i + 1];
-            }
+            store_pairs(xq, q, b, nb);
+            out->gsum[m * (K / G) + b * BLOCK / G] += d * (float)sum;
+            int single = b == nb - 1 && nb % 2;
+            float *lanes = out->lanes + (m * npairs + b / 2) * 8;
+            for (int l = 0; l < 8; l++)
+                if (single || (l < 4) == (b % 2 == 0)) lanes[l] = d;
         }
     }
     return 0;
@@ -174,7 +187,7 @@ static inline __attribute__((always_inline)) void w4_feature(const uint8_t *q, c
 /* one w8 feature (q: K bytes; scale: K/G, G 16, 32, 64 or 128) for m <= MTILE quantized rows */
 static inline __attribute__((always_inline)) void w8_feature(const int8_t *q, const float *scale,
                                                              const quantized *x, int64_t m0, int m, float *o) {
-    const int64_t K = x->K, nb = K / BLOCK, npairs = (nb + 1) / 2;
+    const int64_t K = x->K, nb = K / BLOCK;
     const int shift = __builtin_ctzll((unsigned long long)x->G);
     __m256 acc[MTILE];
     for (int j = 0; j < m; j++) acc[j] = _mm256_setzero_ps();
@@ -185,9 +198,8 @@ static inline __attribute__((always_inline)) void w8_feature(const int8_t *q, co
         for (int j = 0; j < m; j++) {
             __m256i xv = _mm256_loadu_si256((const __m256i *)(x->xq + (m0 + j) * K + b * BLOCK));
             __m256i d = dot_u8s8(_mm256_setzero_si256(), u, _mm256_sign_epi8(xv, w));
-            /* lanes of block b hold d_b in half (b % 2) of pair b / 2 */
-            float db = x->lanes[((m0 + j) * npairs + b / 2) * 8 + (b % 2) * 4];
-            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(db)), s, acc[j]);
+            __m256 db = _mm256_set1_ps(x->d[(m0 + j) * nb + b]);
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(d), db), s, acc[j]);
         }
     }
     for (int j = 0; j < m; j++) o[j] = hsum(acc[j]);

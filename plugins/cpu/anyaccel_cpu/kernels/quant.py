@@ -34,7 +34,7 @@ def native_w4a16_affine(
     bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The affine format only: qweight [N, K/8] int32, scales and qzeros (offsets) [N, K/G] float32."""
-    return _w4_affine("quant.w4a16_gemm", x, qweight, scales, qzeros, g_idx, bias)
+    return _w4_affine(x, qweight, scales, qzeros, g_idx, bias, int8=False)
 
 
 def native_w4a8_affine(
@@ -46,27 +46,25 @@ def native_w4a8_affine(
     bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """native_w4a16_affine with the activations quantized to int8 per 32 (csrc/q8dot.c)."""
-    return _w4_affine("quant.w4a8_gemm", x, qweight, scales, qzeros, g_idx, bias)
+    return _w4_affine(x, qweight, scales, qzeros, g_idx, bias, int8=True)
 
 
 def native_w8a16(
     x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None = None
 ) -> torch.Tensor:
-    return _w8_group("quant.w8a16_gemm", x, qweight, scales, bias)
+    return _w8_group(x, qweight, scales, bias, int8=False)
 
 
 def native_w8a8(
     x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None = None
 ) -> torch.Tensor:
     """native_w8a16 with the activations quantized to int8 per 32 (csrc/q8dot.c)."""
-    return _w8_group("quant.w8a8_gemm", x, qweight, scales, bias)
+    return _w8_group(x, qweight, scales, bias, int8=True)
 
 
-def _int8_activations(op: str) -> bool:
-    return op.endswith("a8_gemm")
-
-
-def _w4_affine(op, x, qweight, scales, qzeros, g_idx, bias) -> torch.Tensor:
+def _w4_affine(x, qweight, scales, qzeros, g_idx, bias, *, int8: bool) -> torch.Tensor:
+    """int8: the activations quantized per 32 features (quant.w4a8_gemm), else as given (w4a16_gemm)."""
+    op = "quant.w4a8_gemm" if int8 else "quant.w4a16_gemm"
     m, k = x.shape
     n, groups = scales.shape
     _check_x(op, x, qweight.shape[1] * 8)
@@ -78,18 +76,19 @@ def _w4_affine(op, x, qweight, scales, qzeros, g_idx, bias) -> torch.Tensor:
     if m >= FEW_ROWS:
         w = torch.empty(n, k, dtype=torch.float32)
         lib.anyaccel_w4_affine_dequant_f32(ptr(qweight), n, k, ptr(scales), ptr(offsets), k // groups, ptr(w))
-        return F.linear(int8_blocks(x) if _int8_activations(op) else x, w, bias)
+        return F.linear(int8_blocks(x) if int8 else x, w, bias)
     out = torch.empty(m, n, dtype=torch.float32)
     if m == 0:
         return out
-    gemm = lib.anyaccel_w4_affine_q8 if _int8_activations(op) else lib.anyaccel_w4_affine_f32
+    gemm = lib.anyaccel_w4_affine_q8 if int8 else lib.anyaccel_w4_affine_f32
     args = (ptr(x), m, k, x.stride(0), ptr(qweight), n, ptr(scales), ptr(offsets), k // groups)
     if gemm(*args, ptr(bias), ptr(out)):
         raise MemoryError(f"{op} (cpu): out of memory for the per-call sums of x")
     return out
 
 
-def _w8_group(op, x, qweight, scales, bias) -> torch.Tensor:
+def _w8_group(x, qweight, scales, bias, *, int8: bool) -> torch.Tensor:
+    op = "quant.w8a8_gemm" if int8 else "quant.w8a16_gemm"
     m, k = x.shape
     n, groups = scales.shape
     _check_x(op, x, qweight.shape[1])
@@ -99,12 +98,12 @@ def _w8_group(op, x, qweight, scales, bias) -> torch.Tensor:
     if m >= FEW_ROWS:
         w = torch.empty(n, k, dtype=torch.float32)
         lib.anyaccel_w8_group_dequant_f32(ptr(qweight), n, k, ptr(scales), k // groups, ptr(w))
-        return F.linear(int8_blocks(x) if _int8_activations(op) else x, w, bias)
+        return F.linear(int8_blocks(x) if int8 else x, w, bias)
     out = torch.empty(m, n, dtype=torch.float32)
     if m == 0:
         return out
     args = (ptr(x), m, k, x.stride(0), ptr(qweight), n, ptr(scales), k // groups, ptr(bias), ptr(out))
-    if not _int8_activations(op):
+    if not int8:
         lib.anyaccel_w8_group_f32(*args)
     elif lib.anyaccel_w8_group_q8(*args):
         raise MemoryError(f"{op} (cpu): out of memory for the quantized x")
