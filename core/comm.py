@@ -172,3 +172,17 @@ def init_distributed(timeout: timedelta | None = None, dtypes: Iterable[torch.dt
             platform.torch_dist_backend, rank=int(os.environ["RANK"]), world_size=world_size, timeout=timeout
         )
     return Communicator(dist.group.WORLD, dtypes)
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group, if one is initialised: a barrier first, so that no rank closes its
+    connections while a peer is still receiving the last collective's data (gloo aborts a process whose
+    connection closes mid-transfer: "terminate called without an active exception"). A peer that has died
+    makes the barrier fail at once; one that hangs, after ANYACCEL_DIST_TIMEOUT; the group is destroyed
+    either way."""
+    if not dist.is_initialized():
+        return
+    try:
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()

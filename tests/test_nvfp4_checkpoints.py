@@ -17,6 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from anyaccel.comm import shutdown_distributed
 from anyaccel.models import LLM
 from anyaccel.models.layers.linear import LinearBase
 from anyaccel.models.testing import tiny_checkpoint
@@ -188,8 +189,6 @@ def _logits(model_dir) -> list[torch.Tensor]:
 def _rank(rank: int, world: int, port: int, model_dir: str, out_dir: str) -> None:
     import os
 
-    import torch.distributed as dist
-
     import anyaccel
 
     os.environ.update(
@@ -205,8 +204,7 @@ def _rank(rank: int, world: int, port: int, model_dir: str, out_dir: str) -> Non
     try:
         torch.save(_logits(model_dir), os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        shutdown_distributed()
 
 
 @pytest.mark.slow

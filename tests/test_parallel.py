@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from anyaccel.comm import shutdown_distributed
 from anyaccel.models import LLM, SamplingParams
 from anyaccel.models.mxfp4_checkpoint import gpt_oss_mxfp4_checkpoint
 from anyaccel.models.testing import FP8_DEEPSEEK_V3, fp8_block_checkpoint, tiny_checkpoint
@@ -43,7 +44,6 @@ def _logits(model_dir, expert_parallel: bool) -> list[torch.Tensor]:
 
 
 def _rank(rank: int, world: int, port: int, model_dirs: list[str], out_dir: str) -> None:
-    import torch.distributed as dist
 
     import anyaccel
 
@@ -61,8 +61,7 @@ def _rank(rank: int, world: int, port: int, model_dirs: list[str], out_dir: str)
         results = [{"tp": _logits(d, False), "ep": _logits(d, True)} for d in model_dirs]
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        shutdown_distributed()
 
 
 @pytest.mark.slow

@@ -42,6 +42,7 @@ import torch
 import torch.distributed as dist
 
 from anyaccel import context
+from anyaccel.comm import shutdown_distributed
 from anyaccel.dispatch import instantiate
 from anyaccel.plugins import describe_exception
 from anyaccel.registry import Kernel
@@ -218,7 +219,7 @@ def _serve(rank: int, world_size: int, store: str, jobs: Any, results: Any) -> N
             results.put((job_id, rank, True, _run_job(rank, group_name, payload, kernels)))
         except Exception as exc:
             results.put((job_id, rank, False, describe_exception(exc)))
-    dist.destroy_process_group()
+    shutdown_distributed()
 
 
 def _pin_gloo_to_loopback() -> None:

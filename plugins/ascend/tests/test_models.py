@@ -19,6 +19,7 @@ import torch.multiprocessing as mp
 
 import anyaccel
 from anyaccel import context
+from anyaccel.comm import shutdown_distributed
 from anyaccel.models import LLM, SamplingParams
 from anyaccel.models.layers.ops import resolutions
 from anyaccel.models.testing import tiny_checkpoint
@@ -82,7 +83,6 @@ def _free_port() -> int:
 
 
 def _rank(rank: int, world: int, port: int, model_dir: str, out_dir: str) -> None:
-    import torch.distributed as dist
 
     os.environ.update(
         RANK=str(rank),
@@ -101,8 +101,7 @@ def _rank(rank: int, world: int, port: int, model_dir: str, out_dir: str) -> Non
         outs = llm.generate(PROMPTS, PARAMS)
         torch.save([o.logits for o in outs], os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        shutdown_distributed()
 
 
 def test_moe_matches_reference_and_tp2_over_gloo_matches_one_rank(tmp_path):

@@ -10,6 +10,8 @@ import socket
 import torch
 import torch.multiprocessing as mp
 
+from anyaccel.comm import shutdown_distributed
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -26,7 +28,6 @@ def _rank(rank: int, port: int, results) -> None:
         MASTER_PORT=str(port),
         ANYACCEL_EMULATE="musa:mp_31",
     )
-    import torch.distributed as dist
 
     import anyaccel
     from anyaccel.comm import init_distributed
@@ -46,8 +47,7 @@ def _rank(rank: int, port: int, results) -> None:
             )
         )
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        shutdown_distributed()
 
 
 def test_collectives_over_the_platforms_backend():
