@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from anyaccel.comm import shutdown_distributed
 from anyaccel.models import LLM
 from anyaccel.models.layers.linear import LinearBase
-from anyaccel.models.testing import tiny_checkpoint
+from anyaccel.models.testing import exit_rank, tiny_checkpoint
 
 E2M1 = torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0])
 MODELOPT = {"quant_method": "modelopt", "quant_algo": "NVFP4", "group_size": 16}
@@ -205,6 +205,7 @@ def _rank(rank: int, world: int, port: int, model_dir: str, out_dir: str) -> Non
         torch.save(_logits(model_dir), os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         shutdown_distributed()
+    exit_rank()
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 from anyaccel.comm import shutdown_distributed
 from anyaccel.models import LLM, SamplingParams
 from anyaccel.models.mxfp4_checkpoint import gpt_oss_mxfp4_checkpoint
-from anyaccel.models.testing import FP8_DEEPSEEK_V3, fp8_block_checkpoint, tiny_checkpoint
+from anyaccel.models.testing import FP8_DEEPSEEK_V3, exit_rank, fp8_block_checkpoint, tiny_checkpoint
 
 PROMPTS = [[3, 14, 15, 92, 65, 35], [89, 79, 32, 38, 46, 26, 43, 38, 32, 79, 50]]
 PARAMS = SamplingParams(max_tokens=6, ignore_eos=True, return_logits=True)
@@ -62,6 +62,7 @@ def _rank(rank: int, world: int, port: int, model_dirs: list[str], out_dir: str)
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         shutdown_distributed()
+    exit_rank()
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ from anyaccel import context
 from anyaccel.comm import shutdown_distributed
 from anyaccel.models import LLM, SamplingParams
 from anyaccel.models.layers.ops import resolutions
-from anyaccel.models.testing import tiny_checkpoint
+from anyaccel.models.testing import exit_rank, tiny_checkpoint
 
 EMULATE = "npu:ascend910b"
 PROMPTS = [[3, 14, 15, 92, 65, 35, 89, 79, 32, 38, 46, 26, 43], [2, 71, 82, 81, 28]]
@@ -102,6 +102,7 @@ def _rank(rank: int, world: int, port: int, model_dir: str, out_dir: str) -> Non
         torch.save([o.logits for o in outs], os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         shutdown_distributed()
+    exit_rank()
 
 
 def test_moe_matches_reference_and_tp2_over_gloo_matches_one_rank(tmp_path):
