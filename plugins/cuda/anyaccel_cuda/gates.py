@@ -7,6 +7,8 @@ The emulators (emulators/) raise on the same sets, and tests/test_gates.py check
 
 from __future__ import annotations
 
+import torch
+
 from anyaccel.platforms.base import Capability, CapabilityRange
 from anyaccel.platforms.cuda import sm
 
@@ -23,6 +25,16 @@ def caps(*numbers: int) -> frozenset[Capability]:
 # fails with "Unsupported architecture" (FlashInfer #3263, SGLang #24633). sm_107 is left out: no cubin
 # for it was found.
 FLASHINFER_TRTLLM_ATTENTION = caps(100, 103)
+# trtllm-gen with an fp8 (e4m3) KV cache: kernels exist for the (q, kv, out) dtype triples FlashInfer's own
+# tests run (tests/attention/test_trtllm_gen_attention_decode.py and _prefill.py, "q_dtype,kv_dtype,o_dtype",
+# fb28d72; the launcher looks the triple up and fails with "Trtllm-gen kernels not found" otherwise):
+# decode takes fp16/bf16 q over an e4m3 cache (out in q's dtype) or e4m3 q; context (prefill) takes an e4m3
+# cache with e4m3 q only, out fp16/bf16 (vLLM's FlashInfer backend: "TRTLLM prefill attention does not
+# support BF16 Q and fp8 kv cache"). The fp8 cases there run head dims 128 and 256 only.
+# Scales: bmm1_scale = q_scale * k_scale * softmax scale, bmm2_scale = v_scale (vLLM's FlashInferImpl).
+TRTLLM_DECODE_Q_WITH_FP8_KV = frozenset({torch.float16, torch.bfloat16, torch.float8_e4m3fn})
+TRTLLM_CONTEXT_Q_WITH_FP8_KV = frozenset({torch.float8_e4m3fn})
+TRTLLM_FP8_KV_HEAD_DIMS = (128, 256)
 # FA2/FA3 paged wrappers: JIT-built for sm_80 and later (decode.py raises below major 8).
 FLASHINFER_PAGED = CapabilityRange(sm(8, 0), sm(12, 9))
 # fused_moe/fused_routing_dsv3.py: @supported_compute_capability([89, 90, 100, 103, 107, 120, 121])
@@ -61,7 +73,9 @@ FLASHINFER_ELEMENTWISE = CapabilityRange(sm(8, 0), sm(12, 9))
 FA4 = CapabilityRange(sm(9, 0), sm(12, 9))
 # sm_12x: "Paged KV not supported on SM 12.0" (page_table must be None), and no split-KV.
 FA4_NO_PAGED_KV = CapabilityRange(sm(12, 0), sm(12, 9))
-# `assert arch // 10 == 10, "FP8 is only supported on SM100 ..."`
+# `assert arch // 10 == 10, "FP8 is only supported on SM100 ..."`; q, k and v must share the fp8 dtype and the
+# output is bf16. The public flash_attn_varlen_func takes no q/k/v descales (only the private _flash_attn_fwd
+# has q_descale/k_descale/v_descale [B, Hkv]), so a scaled fp8 cache is not served through it.
 FA4_FP8 = CapabilityRange(sm(10, 0), sm(10, 9))
 # _validate_head_dims: 9.x: 8..256 (multiple of 8 for 16-bit types); 10.x/11.x: 8..128, or 256 (and the
 # DeepSeek shapes); 12.x: not validated there, its SM80-style kernel takes up to 256.

@@ -109,7 +109,7 @@ def test_fa4_has_no_paged_kv_on_sm12x(cap):
 def test_fa4_fp8_kv_is_not_served(cap):
     """interface.py: FP8 only on 10.x, and only with q in fp8 too: an fp8 cache with bf16 q is declined."""
     spec = AttentionSpec(BF16, 16, 4, 128, kv_dtype=torch.float8_e4m3fn)
-    assert "FA4 takes fp8 only" in verdicts("attention.prefill", spec, cap)["fa4.prefill"]
+    assert "fp8 KV cache: FA4" in verdicts("attention.prefill", spec, cap)["fa4.prefill"]
 
 
 def test_fa4_head_dims_on_blackwell():

@@ -1,14 +1,24 @@
 """attention.decode and attention.prefill through FlashInfer's trtllm-gen kernels (sm_100 family).
 
 Both read the HND paged cache as the (k_cache, v_cache) tuple, our int32 block tables and sequence lengths as
-they are; bmm1_scale is the softmax scale and bmm2_scale 1 (fp16/bf16 caches only: fp8 caches would need q
-in fp8 too). The window is window_left = W - 1; sinks float32 [Hq]; there is no soft-cap argument.
+they are. The window is window_left = W - 1; sinks float32 [Hq]; there is no soft-cap argument.
 Prefill needs cum_seq_lens_kv, the cumsum of seq_lens: built in the plan, once per forward (and on the
 device, without a host sync, for a call that was not planned).
+
+Scales (FlashInfer's fused form, as vLLM's FlashInfer backend passes them): bmm1_scale = q_scale * k_scale
+* softmax scale multiplies q.k, bmm2_scale = v_scale multiplies the output. fp16/bf16 caches: q_scale =
+k_scale = v_scale = 1. fp8 e4m3 caches (gates.TRTLLM_*_WITH_FP8_KV):
+- decode runs the model's fp16/bf16 q over the fp8 cache; the scales stay on the device: bmm1 in the log2
+  form trtllm-gen consumes (bmm1_scale_log2, made once per k_scale tensor), bmm2 = the v_scale tensor;
+- context (prefill) has no kernel for fp16/bf16 q with an fp8 cache, so q is quantized here to e4m3 with one
+  per-tensor scale amax(|q|) / 448 computed on the device (no host sync); bmm1 = that scale * k_scale *
+  softmax scale as a device tensor, and the output comes back in q's dtype. Rounding q to e4m3 is what the
+  contract's fp8-cache tolerance allows for kernels that run the products in e4m3.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -21,11 +31,37 @@ from anyaccel.platforms.base import Platform
 from .common import window_left, workspace, zero_empty_rows
 
 PREFILL = "flashinfer.trtllm_prefill"
+E4M3, E4M3_MAX = torch.float8_e4m3fn, 448.0
+LOG2E = 1 / math.log(2)
+
+
+class Bmm1Log2:
+    """k_scale * softmax scale * log2(e) as a float32 [1] device tensor, made once per k_scale tensor (a
+    per-layer constant); keeps the tensor alive so its id is never reused for another."""
+
+    def __init__(self, softmax_scale: float) -> None:
+        self._factor = softmax_scale * LOG2E
+        self._seen: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, k_scale: torch.Tensor) -> torch.Tensor:
+        hit = self._seen.get(id(k_scale))
+        if hit is None:
+            fused = (k_scale.reshape(1).float() * self._factor).contiguous()
+            hit = self._seen[id(k_scale)] = (k_scale, fused)
+        return hit[1]
+
+
+def quantize_query(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """q [T, Hq, D] fp16/bf16 -> (e4m3 q, float32 [1] scale) with q ~= e4m3 * scale, on the device."""
+    scale = (q.abs().amax().float() / E4M3_MAX).clamp_min(torch.finfo(torch.float32).tiny).reshape(1)
+    q8 = (q.float() / scale).clamp(-E4M3_MAX, E4M3_MAX).to(E4M3)
+    return q8, scale
 
 
 def decode(spec: AttentionSpec, platform: Platform):
     buffer = workspace(platform.torch_device_type)
     left, bmm1 = window_left(spec.sliding_window), spec.softmax_scale
+    fp8_scale = Bmm1Log2(spec.softmax_scale) if spec.fp8_kv else None
 
     def trtllm_decode(
         q,
@@ -41,6 +77,9 @@ def decode(spec: AttentionSpec, platform: Platform):
         k_scale=None,
         v_scale=None,
     ):
+        scales: dict[str, Any] = {"bmm1_scale": bmm1, "bmm2_scale": 1.0}
+        if fp8_scale is not None:
+            scales = {"bmm1_scale_log2": fp8_scale(k_scale), "bmm2_scale": v_scale}
         out = trtllm_batch_decode_with_kv_cache(
             q.contiguous(),
             (k_cache, v_cache),
@@ -48,12 +87,11 @@ def decode(spec: AttentionSpec, platform: Platform):
             block_tables,
             seq_lens,
             max_seq_len,
-            bmm1_scale=bmm1,
-            bmm2_scale=1.0,
             window_left=left,
             sinks=sinks,
             kv_layout="HND",
             backend="trtllm-gen",
+            **scales,
         )
         return zero_empty_rows(out, seq_lens)
 
@@ -68,7 +106,7 @@ def _cum_kv(seq_lens: torch.Tensor) -> torch.Tensor:
 
 def prefill(spec: AttentionSpec, platform: Platform):
     buffer = workspace(platform.torch_device_type)
-    left, bmm1 = window_left(spec.sliding_window), spec.softmax_scale
+    left, softmax_scale, fp8 = window_left(spec.sliding_window), spec.softmax_scale, spec.fp8_kv
     planned: list[Any] = [None, None]  # (seq_lens, cum_seq_lens_kv)
 
     def anyaccel_plan(meta: AttentionMetadata) -> None:
@@ -95,9 +133,15 @@ def prefill(spec: AttentionSpec, platform: Platform):
         k_scale=None,
         v_scale=None,
     ):
+        if q.shape[0] == 0:  # nothing to attend (and no amax to take)
+            return q.new_empty(q.shape)
         cum_kv = planned[1] if planned[0] is seq_lens else _cum_kv(seq_lens)
+        query, bmm1, bmm2 = q.contiguous(), softmax_scale, 1.0
+        if fp8:
+            query, q_scale = quantize_query(query)
+            bmm1, bmm2 = q_scale * k_scale.reshape(1) * softmax_scale, v_scale
         return trtllm_batch_context_with_kv_cache(
-            q.contiguous(),
+            query,
             (k_cache, v_cache),
             buffer,
             block_tables,
@@ -105,11 +149,12 @@ def prefill(spec: AttentionSpec, platform: Platform):
             max_seqlen_q,
             max_seq_len,
             bmm1,
-            1.0,
+            bmm2,
             seq_lens.shape[0],
             cu_seqlens_q,
             cum_kv,
             window_left=left,
+            out_dtype=q.dtype,
             sinks=sinks,
             kv_layout="HND",
             causal=causal,

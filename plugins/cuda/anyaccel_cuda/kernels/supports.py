@@ -53,12 +53,19 @@ def flashinfer_paged(spec, platform) -> str | None:
 
 
 def trtllm(spec, platform) -> str | None:
+    """fp8 e4m3fn caches are served (decode with the model's q, prefill with q quantized to e4m3; see
+    attention/trtllm.py); e4m3fnuz is AMD's."""
+    if reason := nvidia_fp8_kv(spec, platform):
+        return reason
     if spec.head_dim not in TRTLLM_HEAD_DIMS:
         return f"head_dim {spec.head_dim}: trtllm-gen kernels exist for {TRTLLM_HEAD_DIMS}"
     if spec.softcap > 0:
         return "trtllm-gen attention has no soft-cap argument"
-    if spec.fp8_kv:
-        return "fp8 KV through trtllm-gen needs q in fp8 as well (not wired): FlashInfer's wrappers serve it"
+    if spec.fp8_kv and spec.head_dim not in gates.TRTLLM_FP8_KV_HEAD_DIMS:
+        return (
+            f"head_dim {spec.head_dim} with an fp8 KV cache: trtllm-gen's fp8 kernels are exercised for "
+            f"{gates.TRTLLM_FP8_KV_HEAD_DIMS}"
+        )
     if not spec.causal:
         return "trtllm-gen context attention is wired for causal prefill only"
     return None
@@ -66,9 +73,14 @@ def trtllm(spec, platform) -> str | None:
 
 def fa4_common(spec, platform) -> str | None:
     cap = platform.capability
+    if spec.fp8_kv and cap not in gates.FA4_FP8:
+        return f"fp8 KV cache: FA4's fp8 path runs on sm_10x only, not {cap}"
     if spec.fp8_kv:
-        where = "its fp8 path runs on sm_10x only" if cap not in gates.FA4_FP8 else "fp8 needs q in fp8 too"
-        return f"FA4 takes fp8 only when q, k and v are all fp8 ({where}); not wired for an fp8 cache"
+        return (
+            "fp8 KV cache: FA4 needs q in fp8 too, and flash_attn_varlen_func (4.0.0b36) takes no "
+            "q/k/v descales, so a per-tensor q scale would reach it only as a host float (a device sync per "
+            "call); trtllm-gen serves fp8 caches on sm_100/sm_103"
+        )
     d = spec.head_dim
     if cap in gates.FA4_HEAD_DIM_128_OR_256 and not (d <= 128 or d == 256):
         return f"head_dim {d}: FA4 on sm_10x/sm_11x takes 8..128 or 256 (_validate_head_dims)"

@@ -1,9 +1,14 @@
 """Emulator of flashinfer.decode (flashinfer-python 0.7.4): BatchDecodeWithPagedKVCacheWrapper (plan, then
 run per layer) and trtllm_batch_decode_with_kv_cache.
 
-trtllm_batch_decode_with_kv_cache: the parameters after `q_len_per_req` are not emulated (passing them
-raises TypeError). backend "auto" means trtllm-gen when the major is 10, else XQA; trtllm-gen's cubins exist
-for the sm_100 family only, XQA for majors 9, 10 and 12: anything else raises, as on the device.
+trtllm_batch_decode_with_kv_cache: the parameters after `bmm1_scale_log2` are not emulated (passing them
+raises TypeError; listed ones between `q_len_per_req` and it raise NotImplementedError unless left at their
+defaults). backend "auto" means trtllm-gen when the major is 10, else XQA; trtllm-gen's cubins exist for the
+sm_100 family only, XQA for majors 9, 10 and 12: anything else raises, as on the device.
+Scales: logits = q.k * bmm1_scale (or exp2 of q.k * bmm1_scale_log2, the same thing in the log2 form the
+kernel consumes, which takes precedence over bmm1_scale); output = softmax @ v * bmm2_scale. Dtypes: the
+(q, kv) pairs trtllm-gen ships decode kernels for (TRTLLM_DECODE_PAIRS); the output is q's dtype or
+fp16/bf16 ("Unsupported out_dtype" otherwise; nvfp4/fp8 outputs are not emulated).
 """
 
 from __future__ import annotations
@@ -19,6 +24,32 @@ from .paged import HEAD_DIMS, KV_DTYPES, Q_DTYPES, as_dtype, check_csr, sequence
 
 TRTLLM_GEN_MAJORS = (10,)
 XQA_MAJORS = (9, 10, 12)
+E4M3 = torch.float8_e4m3fn
+# (q, kv) dtype pairs with trtllm-gen decode kernels (FlashInfer's tests: q_dtype,kv_dtype,o_dtype); any other
+# pair fails the kernel lookup on the device.
+TRTLLM_DECODE_PAIRS = (
+    (torch.float16, torch.float16),
+    (torch.bfloat16, torch.bfloat16),
+    (torch.float16, E4M3),
+    (torch.bfloat16, E4M3),
+    (E4M3, E4M3),
+)
+LOG2E = 1.44269504088896340736
+
+
+def kernels_not_found(api: str, q: torch.dtype, kv: torch.dtype, pairs) -> None:
+    """The device's kernel lookup failure for a (q, kv) dtype pair trtllm-gen has no kernel for."""
+    if (q, kv) not in pairs:
+        raise RuntimeError(f"{api}: Trtllm-gen kernels not found: q {q}, kv {kv}")
+
+
+def check_out_dtype(out_dtype: torch.dtype | str | None, q_dtype: torch.dtype) -> torch.dtype:
+    """The output dtype trtllm-gen writes: q's unless given, else fp16/bf16 ("Unsupported out_dtype")."""
+    require(not isinstance(out_dtype, str), "nvfp4 outputs are not emulated", NotImplementedError)
+    dtype = out_dtype or q_dtype
+    require(dtype in (q_dtype, torch.float16, torch.bfloat16), f"Unsupported out_dtype: {dtype}")
+    require(dtype != E4M3, "fp8 outputs are not emulated", NotImplementedError)
+    return dtype
 
 
 def check_workspace(buffer: torch.Tensor) -> None:
@@ -85,16 +116,31 @@ def trtllm_batch_decode_with_kv_cache(
     enable_pdl: bool | None = None,
     backend: str = "auto",
     q_len_per_req: int | None = 1,
+    o_scale: float | None = 1.0,
+    mask: torch.Tensor | None = None,
+    max_q_len: int | None = None,
+    cum_seq_lens_q: torch.Tensor | None = None,
+    skip_softmax_threshold_scale_factor: float | None = None,
+    kv_cache_sf: Any = None,
+    uses_shared_paged_kv_idx: bool = True,
+    lse: torch.Tensor | None = None,
+    return_lse: bool = False,
+    bmm1_scale_log2: torch.Tensor | None = None,
 ) -> torch.Tensor:
     api = "trtllm_batch_decode_with_kv_cache"
     not_emulated(api, o_sf_scale=(o_sf_scale, None), o_sf_vec_size=(o_sf_vec_size, None))
-    not_emulated(api, q_len_per_req=(q_len_per_req, 1))
+    not_emulated(api, q_len_per_req=(q_len_per_req, 1), o_scale=(o_scale, 1.0), mask=(mask, None))
+    not_emulated(api, max_q_len=(max_q_len, None), cum_seq_lens_q=(cum_seq_lens_q, None), lse=(lse, None))
+    not_emulated(
+        api, skip_softmax=(skip_softmax_threshold_scale_factor, None), kv_cache_sf=(kv_cache_sf, None)
+    )
+    not_emulated(api, uses_shared=(uses_shared_paged_kv_idx, True), return_lse=(return_lse, False))
     trtllm_backend(backend, api)
     check_workspace(workspace_buffer)
     k, v, page_size, hkv, dim = split_cache(kv_cache, kv_layout)
     require(query.dim() == 3 and query.shape[-1] == dim, f"query must be [tokens, heads, {dim}]")
-    require(query.dtype in Q_DTYPES, f"trtllm-gen: unsupported query dtype {query.dtype}")
-    require(k.dtype == query.dtype, f"trtllm-gen: kv dtype {k.dtype} must match the query's {query.dtype}")
+    kernels_not_found(api, query.dtype, k.dtype, TRTLLM_DECODE_PAIRS)
+    dtype = check_out_dtype(out_dtype if out is None else out.dtype, query.dtype)
     batch, hq = query.shape[0], query.shape[1]
     require(hq % hkv == 0, "num_qo_heads must be a multiple of num_kv_heads")
     require(
@@ -107,6 +153,17 @@ def trtllm_batch_decode_with_kv_cache(
     )
     sinks = check_sinks(sinks, hq)
     scale1, scale2 = scalar(bmm1_scale, "bmm1_scale"), scalar(bmm2_scale, "bmm2_scale")
+    if bmm1_scale_log2 is not None:
+        require(
+            isinstance(bmm1_scale_log2, torch.Tensor), "bmm1_scale_log2 must be a torch.Tensor", TypeError
+        )
+        require(
+            bmm1_scale_log2.dtype == torch.float32,
+            "bmm1_scale_log2 tensor must have dtype float32",
+            TypeError,
+        )
+        require(bmm1_scale_log2.numel() == 1, "bmm1_scale_log2 must be a single-element tensor")
+        scale1 = float(bmm1_scale_log2) / LOG2E
     result = torch.zeros(query.shape, dtype=torch.float32)
     for b in range(batch):
         length = int(seq_lens[b])
@@ -124,7 +181,6 @@ def trtllm_batch_decode_with_kv_cache(
             sinks=sinks,
             v_scale=scale2,
         )
-    dtype = as_dtype(out_dtype, query.dtype)
     if out is not None:
         require(out.shape == query.shape, "out must be shaped like query")
         out.copy_(result)

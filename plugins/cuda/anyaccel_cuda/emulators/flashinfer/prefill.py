@@ -4,6 +4,10 @@ then run per layer) and trtllm_batch_context_with_kv_cache.
 Both read every key and value from the paged cache (the new tokens included); causal masks are aligned to
 the end of each sequence. Parameters past those listed are not emulated (passing them raises TypeError);
 listed ones with a non-default value that are not emulated raise NotImplementedError.
+
+trtllm_batch_context_with_kv_cache: logits = q.k * bmm1_scale, output = softmax @ v * bmm2_scale (floats or
+float32 [1] tensors); the (q, kv) dtype pairs it has kernels for are TRTLLM_CONTEXT_PAIRS, so an fp8 cache
+needs an fp8 query; the output is q's dtype or fp16/bf16.
 """
 
 from __future__ import annotations
@@ -14,8 +18,21 @@ import torch
 
 from ..attention_math import attend, gather_pages
 from ..errors import not_emulated, require
-from .decode import check_sinks, check_workspace, check_wrapper, scalar, trtllm_backend
+from .decode import (
+    E4M3,
+    check_out_dtype,
+    check_sinks,
+    check_workspace,
+    check_wrapper,
+    kernels_not_found,
+    scalar,
+    trtllm_backend,
+)
 from .paged import HEAD_DIMS, KV_DTYPES, Q_DTYPES, as_dtype, check_csr, sequence_lengths, split_cache
+
+# (q, kv) dtype pairs with trtllm-gen context kernels: no fp16/bf16 q over an fp8 cache (FlashInfer's tests;
+# vLLM: "TRTLLM prefill attention does not support BF16 Q and fp8 kv cache").
+TRTLLM_CONTEXT_PAIRS = ((torch.float16, torch.float16), (torch.bfloat16, torch.bfloat16), (E4M3, E4M3))
 
 
 def _check_qo_indptr(qo_indptr: torch.Tensor, batch: int) -> None:
@@ -57,7 +74,8 @@ def trtllm_batch_context_with_kv_cache(
     check_workspace(workspace_buffer)
     k, v, page_size, hkv, dim = split_cache(kv_cache, kv_layout)
     require(query.dim() == 3 and query.shape[-1] == dim, f"query must be [tokens, heads, {dim}]")
-    require(query.dtype in Q_DTYPES and k.dtype == query.dtype, "trtllm-gen: q and kv must share fp16/bf16")
+    kernels_not_found(api, query.dtype, k.dtype, TRTLLM_CONTEXT_PAIRS)
+    dtype = check_out_dtype(out_dtype if out is None else out.dtype, query.dtype)
     hq = query.shape[1]
     require(hq % hkv == 0, "num_qo_heads must be a multiple of num_kv_heads")
     _check_qo_indptr(cum_seq_lens_q, batch_size)
@@ -96,7 +114,7 @@ def trtllm_batch_context_with_kv_cache(
     if out is not None:
         out.copy_(result)
         return out
-    return result.to(as_dtype(out_dtype, query.dtype))
+    return result.to(dtype)
 
 
 class BatchPrefillWithPagedKVCacheWrapper:
