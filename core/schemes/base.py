@@ -22,7 +22,11 @@ from torch import Tensor
 from torch.nn import Module, Parameter
 
 import anyaccel
+from anyaccel.errors import StrictModeError
+from anyaccel.ops.quant import GemmSpec
 from anyaccel.platforms.base import Platform
+
+CHECKPOINT_FP8_NAME = "float8_e4m3fn"  # the format fp8 checkpoints store
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class Scheme:
         self.config = dict(config)
         self.platform = platform or anyaccel.get_platform()
         self.resolutions: list[anyaccel.Resolution] = []  # what this scheme bound, for kernel tables
+        self.weights: dict[str, Tensor] = {}  # set by bind_weights
 
     def bind(self, op: str, spec: Any) -> Callable[..., Any]:
         resolution = anyaccel.resolve(op, spec, self.platform)
@@ -83,23 +88,37 @@ class Scheme:
         self, layer: Module, op: str, spec: Any, params: Mapping[str, str]
     ) -> Callable[..., Any]:
         """Bind `op` and convert, once, the layer's load-time constants into the layout the selected kernel
-        reads (its prepare hook). params maps the op's weight arguments to the layer's parameter names."""
+        reads (its prepare hook). params maps the op's weight arguments to the layer's parameter names.
+        The prepared tensors stay in `self.weights` (op argument -> tensor, the layer's parameters' data):
+        `apply` passes them from there, with no parameter lookup per call (a decode step makes hundreds)."""
         resolution = anyaccel.resolve(op, spec, self.platform)
         self.resolutions.append(resolution)
         prepared = resolution.prepare_weights({arg: tensor(layer, name) for arg, name in params.items()})
         for arg, name in params.items():
             if prepared[arg] is not tensor(layer, name):
                 replace_param(layer, name, prepared[arg])
+        self.weights = {arg: tensor(layer, name) for arg, name in params.items()}
         return resolution.fn
 
     def fp8_dtype(self) -> torch.dtype:
-        """The platform's fp8 dtype; a clear error where the hardware has none."""
-        if not self.platform.fp8_dtype:
-            raise ValueError(
-                f"{type(self).__name__}: platform {self.platform.name} "
-                f"({self.platform.capability}) has no fp8 dtype"
-            )
-        return getattr(torch, self.platform.fp8_dtype)
+        """The platform's fp8 dtype. Where the hardware has none, a vendor quant.fp8_gemm kernel may still
+        take fp8 checkpoints (one that dequantizes their weights at load, when its user asks for it): then
+        the checkpoints' own float8_e4m3fn, as storage only. Otherwise a clear error that carries the vendor
+        kernels' reasons, which say what the user can do."""
+        if self.platform.fp8_dtype:
+            return getattr(torch, self.platform.fp8_dtype)
+        try:
+            gemm = anyaccel.resolve("quant.fp8_gemm", GemmSpec(fp8_dtype=CHECKPOINT_FP8_NAME), self.platform)
+        except StrictModeError as exc:  # only the reference would take it, which strict mode refuses
+            why = f"; {exc}"
+        else:
+            if gemm.selected is not None and gemm.selected.tier == 0:
+                return getattr(torch, CHECKPOINT_FP8_NAME)
+            why = "".join(f"; {c.kernel.name}: {c.reason}" for c in gemm.candidates if c.kernel.tier == 0)
+        raise ValueError(
+            f"{type(self).__name__}: platform {self.platform.name} "
+            f"({self.platform.capability}) has no fp8 dtype{why}"
+        )
 
     def process_weights_after_loading(self, layer: Module) -> None:
         """Convert loaded parameters once and bind kernels. Called exactly once, after loading."""
@@ -165,14 +184,13 @@ class MoEScheme(Scheme, ABC):
         expert_map: Tensor | None = None,
     ) -> Tensor:
         """x [T, H] -> [T, H]; topk_* from moe.topk (global ids)."""
-        weights = {arg: tensor(layer, name) for arg, name in self.weight_params().items()}
         return self._experts(
             x,
             topk_weights=topk_weights,
             topk_ids=topk_ids,
             activation=self.spec.activation,
             expert_map=expert_map,
-            **weights,
+            **self.weights,
         )
 
 

@@ -20,7 +20,7 @@ from ..config import ModelConfig, resolve_dtype
 from ..gguf import GgufCheckpoint, GgufLoad, assign_schemes, load_gguf
 from ..layers.attention import DEFAULT_BLOCK_SIZE, Attention, CacheConfig, ForwardMetadata
 from ..layers.ops import resolutions
-from ..loader import load_weights
+from ..loader import CheckpointError, load_weights
 from ..parallel import Parallel
 from ..registry import build_model
 from .sequence import Sequence
@@ -61,7 +61,10 @@ class ModelRunner:
             # slower on CPUs; flushing them to zero changes results by less than 1.2e-38 (process-wide).
             torch.set_flush_denormal(True)
         self.dtype = resolve_dtype(dtype, config, anyaccel.get_platform().dtypes)
-        self.model = build_model(config, parallel, self.dtype, cache, self.device)
+        try:
+            self.model = build_model(config, parallel, self.dtype, cache, self.device)
+        except ValueError as exc:  # a scheme refusing the checkpoint's quantization here: name the checkpoint
+            raise CheckpointError(f"{model_dir}: {exc}") from None
         self.gguf_load: GgufLoad | None = None
         if gguf is not None:
             with torch.device(self.device):
