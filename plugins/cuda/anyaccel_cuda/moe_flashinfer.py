@@ -6,6 +6,19 @@ factor), recomputed from the ids. Scores are passed in float32, so the weights c
 
 experts: unquantized fp16/bf16 weights. cutlass_fused_moe reads w13 as [up; gate] (its fc1 is [w3; w1]):
 `prepare` swaps the halves once at load time. Activation "silu" is its Swiglu, "gelu" its Geglu.
+
+Expert parallelism: cutlass_fused_moe takes global expert ids with ep_size / ep_rank; this rank holds experts
+ep_rank * E ... (ep_rank + 1) * E - 1 (E = w13.shape[0]) and pairs routed to any other id add nothing
+(its expandInputRows marks them invalid). The contract's expert_map is read once per map tensor (a per-layer
+constant; see expert_placement):
+- a contiguous, aligned placement (rank r holds r * E ... r * E + E - 1) is passed as it is: ep_size =
+  E_global / E, ep_rank = r, topk_ids untouched;
+- any other placement (the contract's "any") becomes a device table global id -> local id, E for experts held
+  elsewhere, applied per call; the kernel then runs as rank 0 of 2, so the pairs sent to E (rank 1's first
+  expert) are skipped as the library skips other ranks' experts, at no compute.
+Tensor parallelism is in the shapes already (I is this rank's shard, the caller all-reduces); the kernel's
+tp_size / tp_rank only choose the rank that adds fc2's bias (tp_rank 0), and no bias is served, so they stay
+1 / 0.
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ from flashinfer.fused_moe import cutlass_fused_moe, fused_topk_deepseek
 from anyaccel.ops.moe import MoESpec, TopKSpec
 
 from .kernels.supports import ungrouped_split
+from .per_tensor import PerTensor
 
 # flashinfer.tllm_enums.ActivationType values (flashinfer-python 0.7.4)
 SWIGLU, GEGLU = 3, 4
@@ -57,8 +71,26 @@ def prepare(spec: MoESpec, weights: dict[str, torch.Tensor | None]) -> dict[str,
     return {**weights, "w13": torch.cat([w13[:, inter:], w13[:, :inter]], dim=1).contiguous()}
 
 
+def expert_parallel_args(
+    expert_map: torch.Tensor, local_experts: int
+) -> tuple[torch.Tensor | None, int, int]:
+    """(id table or None, ep_size, ep_rank) for cutlass_fused_moe from the contract's expert_map [E_global]
+    (global id -> local index, -1 elsewhere). Reads the map on the host: call it once per map tensor."""
+    held = expert_map.cpu().long()
+    total, e = held.numel(), local_experts
+    first = int((held == 0).nonzero()[0]) if bool((held == 0).any()) else -1
+    contiguous = torch.full_like(held, -1)
+    if first >= 0 and first % e == 0 and total % e == 0:
+        contiguous[first : first + e] = torch.arange(e)
+        if torch.equal(held, contiguous):
+            return None, total // e, first // e
+    table = torch.where(held >= 0, held, torch.full_like(held, e)).to(torch.int32)
+    return table.to(expert_map.device), 2, 0
+
+
 def experts(spec: MoESpec, platform):
     act_type = SWIGLU if spec.activation == "silu" else GEGLU
+    placements = PerTensor(lambda expert_map: expert_parallel_args(expert_map, spec.num_experts))
 
     def cutlass_experts(
         hidden,
@@ -77,6 +109,9 @@ def experts(spec: MoESpec, platform):
         w13_global_scale=None,
         w2_global_scale=None,
     ):
+        table, ep_size, ep_rank = (None, 1, 0) if expert_map is None else placements(expert_map)
+        if table is not None:
+            topk_ids = table[topk_ids.long()]
         return cutlass_fused_moe(
             hidden.contiguous(),
             topk_ids,
@@ -85,6 +120,8 @@ def experts(spec: MoESpec, platform):
             w2,
             spec.dtype,
             [],
+            ep_size=ep_size,
+            ep_rank=ep_rank,
             activation_type=act_type,
         )
 

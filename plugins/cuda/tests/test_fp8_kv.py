@@ -115,7 +115,7 @@ def test_query_quantization_keeps_the_tensor_within_e4m3(trtllm):
 
 
 def test_decode_makes_the_fused_scale_once_per_k_scale_tensor(trtllm):
-    fused = trtllm.Bmm1Log2(0.125)
+    fused = trtllm.bmm1_log2(0.125)
     k_scale = torch.tensor([0.5])
     first = fused(k_scale)
     assert fused(k_scale) is first

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from ..per_tensor import PerTensor
+
 # FlashInfer's recommended float workspace (its examples and vLLM use 128 MiB); one per device, shared by
 # every FlashInfer kernel of the process, which run one after another on the same stream. Zeroed: trtllm-gen
 # keeps counters in it that must start at zero.
@@ -40,18 +42,13 @@ def csr_pages(
 
 class HostScales:
     """k_scale/v_scale as host floats, read once per tensor (they are per-layer constants), for libraries
-    that take floats. Keeps the tensor alive so its id is never reused for another."""
+    that take floats."""
 
     def __init__(self) -> None:
-        self._seen: dict[int, tuple[torch.Tensor, float]] = {}
+        self._floats = PerTensor(lambda scale: float(scale.reshape(())))
 
     def __call__(self, scale: torch.Tensor | None) -> float | None:
-        if scale is None:
-            return None
-        hit = self._seen.get(id(scale))
-        if hit is None:
-            hit = self._seen[id(scale)] = (scale, float(scale.reshape(())))
-        return hit[1]
+        return None if scale is None else self._floats(scale)
 
 
 def zero_empty_rows(out: torch.Tensor, seq_lens: torch.Tensor) -> torch.Tensor:

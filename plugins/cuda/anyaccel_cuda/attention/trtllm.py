@@ -28,6 +28,7 @@ from flashinfer.prefill import trtllm_batch_context_with_kv_cache
 from anyaccel.ops.attention import AttentionMetadata, AttentionSpec
 from anyaccel.platforms.base import Platform
 
+from ..per_tensor import PerTensor
 from .common import window_left, workspace, zero_empty_rows
 
 PREFILL = "flashinfer.trtllm_prefill"
@@ -35,20 +36,9 @@ E4M3, E4M3_MAX = torch.float8_e4m3fn, 448.0
 LOG2E = 1 / math.log(2)
 
 
-class Bmm1Log2:
-    """k_scale * softmax scale * log2(e) as a float32 [1] device tensor, made once per k_scale tensor (a
-    per-layer constant); keeps the tensor alive so its id is never reused for another."""
-
-    def __init__(self, softmax_scale: float) -> None:
-        self._factor = softmax_scale * LOG2E
-        self._seen: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def __call__(self, k_scale: torch.Tensor) -> torch.Tensor:
-        hit = self._seen.get(id(k_scale))
-        if hit is None:
-            fused = (k_scale.reshape(1).float() * self._factor).contiguous()
-            hit = self._seen[id(k_scale)] = (k_scale, fused)
-        return hit[1]
+def bmm1_log2(softmax_scale: float) -> PerTensor[torch.Tensor]:
+    """k_scale -> k_scale * softmax scale * log2(e), a float32 [1] device tensor, once per k_scale tensor."""
+    return PerTensor(lambda k_scale: (k_scale.reshape(1).float() * (softmax_scale * LOG2E)).contiguous())
 
 
 def quantize_query(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,7 +51,7 @@ def quantize_query(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def decode(spec: AttentionSpec, platform: Platform):
     buffer = workspace(platform.torch_device_type)
     left, bmm1 = window_left(spec.sliding_window), spec.softmax_scale
-    fp8_scale = Bmm1Log2(spec.softmax_scale) if spec.fp8_kv else None
+    fp8_scale = bmm1_log2(spec.softmax_scale) if spec.fp8_kv else None
 
     def trtllm_decode(
         q,

@@ -172,7 +172,7 @@ def _moe() -> list[Kernel]:
             capability=gates.FLASHINFER_CUTLASS_MOE,
             requires=FI,
             dtypes=HALF,
-            supports=s.unquantized_local_experts,
+            supports=s.cutlass_moe,
             prepare=A + "moe_flashinfer:prepare",
             priority=20,
         ),

@@ -165,6 +165,13 @@ def unquantized_local_experts(spec, platform) -> str | None:
     return unserved_features(spec)
 
 
+def cutlass_moe(spec, platform) -> str | None:
+    """Unquantized experts, any expert placement (moe_flashinfer.expert_parallel_args maps it)."""
+    if spec.quant != "none":
+        return f"quant {spec.quant!r}: only unquantized experts are wired"
+    return unserved_features(spec)
+
+
 def trtllm_fp8_block_moe(spec, platform) -> str | None:
     if spec.quant != "fp8_block" or spec.group_size != 128:
         return f"quant {spec.quant!r}: trtllm-gen's routed MoE here takes fp8 block (128x128) weights only"
