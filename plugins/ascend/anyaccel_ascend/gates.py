@@ -7,6 +7,11 @@ Sources (read for facts only):
            torch_npu/op_plugin/meta/_meta_registrations.py, torch_npu/op_plugin/atb/_atb_api_docs.py
   VA       vllm-project/vllm-ascend @ 182b75e: vllm_ascend/attention/attention_v1.py, attention/utils.py,
            device/device_op.py, _310p/, ops/, quantization/methods/
+  OP_PLUGIN  Ascend/op-plugin @ 517f2e7d0f202f38b76310706cb977ca2388ad21: op_plugin/config/
+           op_plugin_functions.yaml (every registered signature the kernels and the emulator use),
+           op_plugin/ops/atb/PagedAttentionAtb.cpp and ReshapeAndCachAtb.cpp (the ATB ops' schemas),
+           op_plugin/ops/opapi/*.cpp, docs/zh/custom_APIs/torch_npu/*.md (products, dtypes, shapes)
+  OPS_NN   hicann/ops-nn @ 0c8fd4c82a72977ef4a1c2e8b0fd1552b44f3657: activation/ge_glu_v2/docs/aclnnGeGluV3.md
   NPU_PY   anyaccel's platforms/npu.py (the SoC table and the bf16 feature)
 """
 
@@ -28,6 +33,10 @@ INFERENCE_310P = frozenset({P310})
 # ops/activation.py use them on every SoC it serves (A2, A3, 310P). The Atlas training series (ascend910)
 # is not served by VA and is left out.
 ALL_SERVED = frozenset({A2, A3, P310})
+# npu_geglu calls aclnnGeGluV3 (OP_PLUGIN GeGluKernelNpuOpApi.cpp), which OPS_NN's aclnnGeGluV3.md lists for
+# Atlas A2, A3 and the inference series (310P: float32/float16 only, the bf16 gate), not for the training
+# series (ascend910).
+GEGLU_SOCS = frozenset({A2, A3, P310})
 
 # --- attention: npu_fused_infer_attention_score (WHEEL _op_plugin_docs.py, "page attention场景") ----------
 # With prompts (some q_len > 1) a paged cache needs block_size in [128, 512], a multiple of 128; decode-only

@@ -130,6 +130,7 @@ KERNELS: list[Kernel] = [
     _kernel("norm.rms_norm", "rms_norm", "elementwise:rms_norm", gates.ALL_SERVED, dtypes=FLOATS),
     _kernel("norm.add_rms_norm", "add_rms_norm", "elementwise:add_rms_norm", gates.ALL_SERVED, dtypes=FLOATS),
     _kernel("activation.silu_and_mul", "swiglu", "elementwise:silu_and_mul", gates.ALL_SERVED, dtypes=FLOATS),
+    _kernel("activation.gelu_and_mul", "geglu", "elementwise:gelu_and_mul", gates.GEGLU_SOCS, dtypes=FLOATS),
     # rope: npu_mrope on A2/A3, npu_apply_rotary_pos_emb on the 310P
     _kernel(
         "rope.apply",

@@ -9,6 +9,10 @@ rope.apply          A2/A3: npu_mrope(positions, q2d, k2d, cos_sin_cache, head_si
                     (it updates in place, the contract returns new tensors) with cos/sin gathered per token
                     and widened to the head dim ("half" mode: the rotated halves share them).
 activation.silu_and_mul  npu_swiglu(x, dim=-1): silu of the first half times the second.
+activation.gelu_and_mul  npu_geglu(x, dim=-1, approximate=0 ("none", erf) or 1 ("tanh"), activate_left=True)
+                    -> (gelu(first half) * second half, gelu(first half)): the first output. activate_left
+                    True puts the GELU on the first half, the contract's gate (the default False gates the
+                    second half: hicann/ops-nn @ 0c8fd4c activation/ge_glu_v2/docs/aclnnGeGluV3.md).
 """
 
 from __future__ import annotations
@@ -36,6 +40,14 @@ def add_rms_norm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, 
 
 def silu_and_mul(x: torch.Tensor) -> torch.Tensor:
     return torch_npu.npu_swiglu(x, dim=-1)
+
+
+GELU_APPROXIMATE = {"none": 0, "tanh": 1}  # npu_geglu's `approximate` index for the contract's names
+
+
+def gelu_and_mul(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
+    out, _ = torch_npu.npu_geglu(x, dim=-1, approximate=GELU_APPROXIMATE[approximate], activate_left=True)
+    return out
 
 
 def mrope(spec: RopeSpec, platform: Platform):

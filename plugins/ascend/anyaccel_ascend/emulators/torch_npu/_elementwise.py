@@ -131,7 +131,6 @@ def npu_apply_rotary_pos_emb(
     key: torch.Tensor,
     cos: torch.Tensor,
     sin: torch.Tensor,
-    *,
     layout: str = "BSND",
     rotary_mode: str = "half",
 ) -> tuple[torch.Tensor, torch.Tensor]:

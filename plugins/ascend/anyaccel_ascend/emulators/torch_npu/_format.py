@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import require
+from ._checks import require, unused
 
 ACL_FORMATS = frozenset({0, 1, 2, 3, 4, 29})
 FRACTAL_NZ = 29
 _FORMAT = "_anyaccel_npu_format"
 
 
-def npu_format_cast(self: torch.Tensor, acl_format: int) -> torch.Tensor:
+def npu_format_cast(self: torch.Tensor, acl_format: int, customize_dtype=None) -> torch.Tensor:
     fn = "npu_format_cast"
+    unused(fn, customize_dtype=customize_dtype)
     require(acl_format in ACL_FORMATS, fn, f"acl_format {acl_format} is not one of {sorted(ACL_FORMATS)}")
     require(acl_format != FRACTAL_NZ or self.dim() >= 2, fn, "FRACTAL_NZ needs a tensor of at least 2 dims")
     out = self.clone()

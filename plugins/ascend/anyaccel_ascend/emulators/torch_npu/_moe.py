@@ -66,6 +66,7 @@ def npu_moe_gating_top_k_softmax(
 def npu_moe_gating_top_k(
     x: torch.Tensor,
     k: int,
+    *,
     bias: torch.Tensor | None = None,
     input_ids: torch.Tensor | None = None,
     tid2eid: torch.Tensor | None = None,
@@ -133,9 +134,10 @@ def npu_moe_init_routing_v2(
     quant_mode: int = -1,
     active_expert_range: list[int] | None = None,
     row_idx_type: int = 0,
+    x_dtype: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     fn = "npu_moe_init_routing_v2"
-    unused(fn, scale=scale, offset=offset)
+    unused(fn, scale=scale, offset=offset, x_dtype=x_dtype)
     require(
         x.dim() == 2 and x.dtype in FLOATS,
         fn,
@@ -196,10 +198,14 @@ def npu_grouped_matmul(
     activation_quant_offset=None,
     split_item: int = 0,
     group_type: int | None = None,
-    group_list_type: int = 0,
-    act_type: int = 0,
-    output_dtype=None,
+    group_list_type: int | None = 0,
+    act_type: int | None = 0,
     tuning_config=None,
+    output_dtype=None,
+    x_dtype=None,
+    weight_dtype=None,
+    scale_dtype=None,
+    per_token_scale_dtype=None,
 ) -> list[torch.Tensor]:
     fn = "npu_grouped_matmul"
     unused(
@@ -214,6 +220,10 @@ def npu_grouped_matmul(
         activation_quant_scale=activation_quant_scale,
         activation_quant_offset=activation_quant_offset,
         output_dtype=output_dtype,
+        x_dtype=x_dtype,
+        weight_dtype=weight_dtype,
+        scale_dtype=scale_dtype,
+        per_token_scale_dtype=per_token_scale_dtype,
     )
     require(act_type == 0, fn, "fused activations are not emulated (act_type 0)")
     require(

@@ -34,7 +34,10 @@ def _npu_paged_attention(
     block_table: torch.Tensor,
     context_lens: torch.Tensor,
     out: torch.Tensor,
+    *,
+    workspace: torch.Tensor | None = None,
 ) -> None:
+    """`workspace`: ATB's scratch buffer (from _npu_paged_attention_get_workspace); unused here."""
     fn = "_npu_paged_attention"
     require(query.dtype in HALF, fn, f"query dtype {query.dtype}: float16 or bfloat16")
     dtype_of_soc(fn, query.dtype)

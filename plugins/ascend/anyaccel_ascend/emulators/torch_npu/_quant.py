@@ -1,14 +1,21 @@
-"""Quantized GEMMs (torch_npu 2.14 _op_plugin_docs.py and meta registrations).
+"""Quantized GEMMs (torch_npu 2.14 _op_plugin_docs.py and meta registrations; the signatures are the
+registered schemas of Ascend/op-plugin @ 517f2e7 op_plugin/config/op_plugin_functions.yaml).
 
-npu_dynamic_quant(x, *, smooth_scales=None, group_index=None, dst_type=None) -> (y, scale)
+npu_dynamic_quant(input, *, smooth_scales=None, group_index=None, dst_type=None, quant_mode="pertoken",
+                  dst_type_max=0.0) -> (y, scale)
     Per-token symmetric int8: scale = amax(|x|, last dim) / 127 (float32, x.shape[:-1]); y = round(x / scale)
-    as int8. x float16/bfloat16. dst_type None or torch.int8 (int4 and smoothing not emulated).
-npu_quant_matmul(x1, x2, scale, *, offset=None, pertoken_scale=None, bias=None, output_dtype=None) -> Tensor
+    as int8. x float16/bfloat16. dst_type None or torch.int8, quant_mode "pertoken" (int4, other modes and
+    smoothing not emulated).
+npu_quant_matmul(x1, x2, scale, *, offset=None, pertoken_scale=None, bias=None, output_dtype=None,
+                 x1_dtype=None, x2_dtype=None, pertoken_scale_dtype=None, scale_dtype=None, group_sizes=None,
+                 y_scale=None) -> Tensor
     x1 int8 [M, K]; x2 int8 [K, N]; scale [N] or [1] (float32, or bfloat16 for a bfloat16 output);
     pertoken_scale float32 [M] (needs output_dtype float16 or bfloat16); bias [N] float32 or the output dtype.
-    out = (x1 @ x2 exact in int32) * scale * pertoken_scale (+ bias), rounded once to output_dtype.
+    out = (x1 @ x2 exact in int32) * scale * pertoken_scale (+ bias), rounded once to output_dtype. The
+    dtype overrides, group_sizes and y_scale (int4 / fp8 / MX paths) are not emulated.
 npu_weight_quant_batchmatmul(x, weight, antiquant_scale, antiquant_offset=None, quant_scale=None,
-                             quant_offset=None, bias=None, antiquant_group_size=0, inner_precise=0)
+                             quant_offset=None, bias=None, antiquant_group_size=0, inner_precise=0,
+                             weight_dtype=None)
     x [M, K] float16/bfloat16; weight int8 [K, N], or int32 [K, N/8] holding signed int4 (see below);
     antiquant_scale in x's dtype: [N] per channel, or [ceil(K/G), N] per group with antiquant_group_size G
     (a multiple of 32); antiquant_offset shaped like it, or None. weight_deq = (w + offset) * scale;
@@ -27,14 +34,22 @@ from ._checks import HALF, NotEmulated, dtype_of_soc, require, unused
 
 
 def npu_dynamic_quant(
-    x: torch.Tensor, *, smooth_scales=None, group_index=None, dst_type=None
+    input: torch.Tensor,  # noqa: A002 - the registered schema's name
+    *,
+    smooth_scales=None,
+    group_index=None,
+    dst_type=None,
+    quant_mode: str = "pertoken",
+    dst_type_max: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     fn = "npu_dynamic_quant"
     unused(fn, smooth_scales=smooth_scales, group_index=group_index)
+    require(quant_mode == "pertoken", fn, f"quant_mode {quant_mode!r}: only 'pertoken' is emulated")
+    require(dst_type_max == 0.0, fn, "dst_type_max applies to other output types (pass 0.0 for int8)")
     require(dst_type in (None, torch.int8), fn, "only int8 output (dst_type None or torch.int8) is emulated")
-    require(x.dtype in HALF, fn, f"x dtype {x.dtype}: float16 or bfloat16")
-    dtype_of_soc(fn, x.dtype)
-    xf = x.float()
+    require(input.dtype in HALF, fn, f"input dtype {input.dtype}: float16 or bfloat16")
+    dtype_of_soc(fn, input.dtype)
+    xf = input.float()
     scale = xf.abs().amax(-1) / 127.0
     y = torch.round(xf / scale.clamp_min(1e-30).unsqueeze(-1)).clamp(-127, 127).to(torch.int8)
     return y, scale
@@ -49,9 +64,24 @@ def npu_quant_matmul(
     pertoken_scale: torch.Tensor | None = None,
     bias: torch.Tensor | None = None,
     output_dtype: torch.dtype | None = None,
+    x1_dtype=None,
+    x2_dtype=None,
+    pertoken_scale_dtype=None,
+    scale_dtype=None,
+    group_sizes=None,
+    y_scale=None,
 ) -> torch.Tensor:
     fn = "npu_quant_matmul"
-    unused(fn, offset=offset)
+    unused(
+        fn,
+        offset=offset,
+        x1_dtype=x1_dtype,
+        x2_dtype=x2_dtype,
+        pertoken_scale_dtype=pertoken_scale_dtype,
+        scale_dtype=scale_dtype,
+        group_sizes=group_sizes,
+        y_scale=y_scale,
+    )
     require(
         x1.dtype == torch.int8 and x2.dtype == torch.int8,
         fn,
@@ -111,8 +141,10 @@ def npu_weight_quant_batchmatmul(
     bias: torch.Tensor | None = None,
     antiquant_group_size: int = 0,
     inner_precise: int = 0,
+    weight_dtype=None,
 ) -> torch.Tensor:
     fn = "npu_weight_quant_batchmatmul"
+    unused(fn, weight_dtype=weight_dtype)
     if quant_scale is not None or quant_offset is not None:
         raise NotEmulated(f"torch_npu.{fn}: output quantization is not emulated")
     require(x.dtype in HALF and x.dim() == 2, fn, "x must be 2-D float16 or bfloat16")
