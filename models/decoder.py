@@ -16,11 +16,12 @@ from anyaccel.ops.attention import AttentionMetadata
 from .config import ModelConfig
 from .layers.attention import CacheConfig
 from .layers.embedding import ParallelLMHead, VocabParallelEmbedding
+from .layers.module import Layer
 from .layers.norm import RMSNorm
 from .parallel import Parallel
 
 
-class DecoderLayer(nn.Module):
+class DecoderLayer(Layer):
     """`mlp_name` is the MLP's module name in the checkpoint ("mlp"; Mixtral's "block_sparse_moe")."""
 
     def __init__(
@@ -53,7 +54,7 @@ class DecoderLayer(nn.Module):
         return getattr(self, self.mlp_name)(hidden), residual
 
 
-class DecoderModel(nn.Module):
+class DecoderModel(Layer):
     def __init__(
         self, config: ModelConfig, layers: list[DecoderLayer], parallel: Parallel, dtype: torch.dtype
     ):
@@ -78,7 +79,7 @@ class DecoderModel(nn.Module):
 LayerFactory = Callable[[ModelConfig, int, Parallel, torch.dtype, CacheConfig], tuple[nn.Module, nn.Module]]
 
 
-class CausalLM(nn.Module):
+class CausalLM(Layer):
     """forward(input_ids [T], positions [T], meta) -> hidden [T, H];
     compute_logits(hidden [N, H]) -> [N, vocab].
     `ignored` lists checkpoint-name prefixes the model does not read (e.g. multi-token-prediction layers)."""

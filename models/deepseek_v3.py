@@ -12,7 +12,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from anyaccel.ops.attention import AttentionMetadata
 
@@ -21,6 +20,7 @@ from .decoder import CausalLM
 from .layers.attention import Attention, CacheConfig
 from .layers.linear import ColumnParallelLinear, ReplicatedLinear, RowParallelLinear
 from .layers.mlp import GatedMLP
+from .layers.module import Layer
 from .layers.moe import Routing
 from .layers.moe_block import SparseMoEBlock
 from .layers.norm import RMSNorm
@@ -38,7 +38,7 @@ def softmax_scale(config: ModelConfig) -> float:
     return scale
 
 
-class MLAttention(nn.Module):
+class MLAttention(Layer):
     """hidden [T, H] -> [T, H]."""
 
     def __init__(self, config: ModelConfig, parallel: Parallel, dtype: torch.dtype, cache: CacheConfig):

@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
 from .config import ModelConfig
 from .decoder import CausalLM
 from .gpt_oss_experts import SWIGLU_ALPHA, SWIGLU_LIMIT, GptOssExperts, experts_quantization
 from .layers.attention import CacheConfig
 from .layers.linear import ReplicatedLinear
+from .layers.module import Layer
 from .layers.moe import Routing
 from .llama import LlamaAttention
 from .parallel import Parallel
@@ -62,7 +62,7 @@ def with_defaults(config: ModelConfig) -> ModelConfig:
     return ModelConfig(raw, config.path)
 
 
-class GptOssMLP(nn.Module):
+class GptOssMLP(Layer):
     """x [T, H] -> [T, H]: the router `router` ([E, H] weight and bias) picks top_k experts, whose outputs
     are summed with the softmax of the chosen logits as weights; one all-reduce over the ranks."""
 

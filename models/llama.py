@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from anyaccel.ops.attention import AttentionMetadata
 
@@ -12,13 +11,14 @@ from .decoder import CausalLM
 from .layers.attention import Attention, CacheConfig
 from .layers.linear import ColumnParallelLinear, RowParallelLinear, qkv_parts
 from .layers.mlp import GatedMLP
+from .layers.module import Layer
 from .layers.norm import RMSNorm
 from .layers.rotary import RotaryEmbedding
 from .layers.weights import Span
 from .parallel import Parallel
 
 
-class LlamaAttention(nn.Module):
+class LlamaAttention(Layer):
     """Grouped-query attention with rotary positions. qk_norm: RMSNorm over each head of q and k before the
     rotation (Qwen3); sinks: a learned per-head logit in the softmax denominator (GPT-OSS's `sinks`).
     hidden [T, H] -> [T, H]."""

@@ -148,8 +148,7 @@ class Fp8Linear(_Fp8Config, LinearScheme):
             q, q_scale = self._quantize(rows, self.fp8, "tensor", tensor(layer, "input_scale"))
         else:
             q, q_scale = self._quantize(rows, self.fp8, self.granularity)
-        w_scale = tensor(layer, self.w_scale_name)
-        out = self._gemm(q, tensor(layer, "weight"), q_scale, w_scale, self.dtype, bias)
+        out = self._gemm(q, self.weights["b"], q_scale, self.weights["b_scale"], self.dtype, bias)
         return out.reshape(*x.shape[:-1], out.shape[-1])
 
 

@@ -27,7 +27,7 @@ from anyaccel.ops.a8 import ACTIVATIONS
 from anyaccel.ops.quant import W8_GROUPS, W4A16Spec, W8A16Spec
 from anyaccel.platforms.base import Platform
 
-from .base import LinearScheme, ParamLayout, add_param, flat, register, tensor
+from .base import LinearScheme, ParamLayout, add_param, flat, register
 from .packing import PACK
 
 
@@ -85,9 +85,9 @@ class AffineW4Linear(_Grouped):
         self._gemm = self.bind_weights(layer, op, spec, params)
 
     def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:
-        weights = tensor(layer, "qweight"), tensor(layer, "scales"), tensor(layer, "qzeros")
-        out = self._gemm(flat(x), *weights, None, bias)
-        return out.reshape(*x.shape[:-1], self.n)
+        w = self.weights
+        out = self._gemm(flat(x), w["qweight"], w["scales"], w["qzeros"], None, bias)
+        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], self.n)
 
 
 class GroupW8Linear(_Grouped):
@@ -112,8 +112,8 @@ class GroupW8Linear(_Grouped):
         self._gemm = self.bind_weights(layer, op, spec, params)
 
     def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:
-        out = self._gemm(flat(x), tensor(layer, "qweight"), tensor(layer, "scales"), bias)
-        return out.reshape(*x.shape[:-1], self.n)
+        out = self._gemm(flat(x), self.weights["qweight"], self.weights["scales"], bias)
+        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], self.n)
 
 
 register("w4_affine", AffineW4Linear)

@@ -11,7 +11,7 @@ from torch.nn import Module
 
 from anyaccel.ops.quant import GemmSpec, QuantSpec
 
-from .base import LinearScheme, ParamLayout, add_param, flat, register, tensor
+from .base import LinearScheme, ParamLayout, add_param, flat, register
 
 
 class Int8Linear(LinearScheme):
@@ -38,8 +38,7 @@ class Int8Linear(LinearScheme):
 
     def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:
         q, scale = self._quantize(flat(x))
-        w_scale = tensor(layer, "weight_scale")
-        out = self._gemm(q, tensor(layer, "weight"), scale, w_scale, self.dtype, bias)
+        out = self._gemm(q, self.weights["b"], scale, self.weights["b_scale"], self.dtype, bias)
         return out.reshape(*x.shape[:-1], self.n)
 
 

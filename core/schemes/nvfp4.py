@@ -97,14 +97,14 @@ class _Nvfp4Linear(LinearScheme):
         )
 
     def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:
-        names = self.names
+        w = self.weights
         out = self._gemm(
             flat(x),
-            tensor(layer, names["weight"]),
-            tensor(layer, names["scale"]),
+            w["w"],
+            w["w_scale"],
             self.dtype,
             None,
-            tensor(layer, names["global"]),
+            w["w_global_scale"],
             None,
             bias,
         )

@@ -11,7 +11,7 @@ from torch.nn import Module
 from anyaccel.ops.linear import LinearSpec
 from anyaccel.ops.moe import MoESpec
 
-from .base import LinearScheme, MoEScheme, ParamLayout, add_param, register, tensor
+from .base import LinearScheme, MoEScheme, ParamLayout, add_param, register
 
 
 class UnquantizedLinear(LinearScheme):
@@ -34,8 +34,8 @@ class UnquantizedLinear(LinearScheme):
 
     def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:
         if x.dim() == 2:  # the model's case: no view of the result (in-place ops may follow under compile)
-            return self._gemm(x, tensor(layer, "weight"), bias)
-        out = self._gemm(x.reshape(-1, x.shape[-1]), tensor(layer, "weight"), bias)
+            return self._gemm(x, self.weights["weight"], bias)
+        out = self._gemm(x.reshape(-1, x.shape[-1]), self.weights["weight"], bias)
         return out.view(*x.shape[:-1], out.shape[-1])
 
 

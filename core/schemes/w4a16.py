@@ -173,10 +173,9 @@ class W4A16Linear(_W4Config, LinearScheme):
         self._gemm = self.bind_weights(layer, "quant.w4a16_gemm", spec, params)
 
     def apply(self, layer: Module, x: Tensor, bias: Tensor | None = None) -> Tensor:
-        qzeros = tensor(layer, "qzeros") if self.zeros else None
-        g_idx = tensor(layer, "g_idx") if self.act_order else None
-        out = self._gemm(flat(x), tensor(layer, "qweight"), tensor(layer, "scales"), qzeros, g_idx, bias)
-        return out.reshape(*x.shape[:-1], self.n)
+        w = self.weights
+        out = self._gemm(flat(x), w["qweight"], w["scales"], w.get("qzeros"), w.get("g_idx"), bias)
+        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], self.n)
 
 
 class GptqLinear(W4A16Linear):

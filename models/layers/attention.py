@@ -18,6 +18,7 @@ from torch import nn
 from anyaccel.ops.attention import AttentionMetadata, AttentionSpec, kv_cache_spec
 from anyaccel.ops.kv_cache import layout
 
+from .module import Layer
 from .ops import bind
 from .weights import Span, WeightSlot, parent, sharded_copy
 
@@ -47,7 +48,7 @@ class ForwardMetadata(AttentionMetadata):
     has_prefix: bool = False
 
 
-class Attention(nn.Module):
+class Attention(Layer):
     """q: [T, Hq, D], k/v: [T, Hkv, D] (this rank's heads) -> [T, Hq, D].
     sinks: None, or the query heads this rank holds of the checkpoint's `sinks` tensor ([all query heads]
     float32, stored next to the projections): the layer then passes them to the attention ops."""

@@ -14,11 +14,12 @@ from anyaccel.ops.linear import LinearSpec
 
 from ..parallel import SINGLE, Parallel
 from .linear import QuantConfig, ReplicatedLinear
+from .module import Layer
 from .ops import record
 from .weights import WeightSlot, sharded_copy
 
 
-class VocabParallelEmbedding(nn.Module):
+class VocabParallelEmbedding(Layer):
     """weight: [ceil(vocab / world), hidden], rows [start, start + rows) of the vocabulary."""
 
     def __init__(self, vocab_size: int, hidden_size: int, parallel: Parallel = SINGLE, *, dtype: torch.dtype):

@@ -21,6 +21,7 @@ from torch import nn
 from anyaccel.schemes import ParamLayout, linear_scheme
 
 from ..parallel import SINGLE, Parallel
+from .module import Layer
 from .weights import Span, WeightSlot, layout_slot, parent, scheme_params
 
 QuantConfig = Mapping[str, Any] | None  # a checkpoint's quantization_config; None: unquantized
@@ -39,7 +40,7 @@ class Part:
     length: int
 
 
-class LinearBase(nn.Module):
+class LinearBase(Layer):
     """Holds the scheme and the bias; `output_sizes` are the merged parts' local sizes."""
 
     def __init__(

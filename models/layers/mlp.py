@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from anyaccel.ops.activation import ActivationSpec
 
 from ..parallel import SINGLE, Parallel
 from .linear import ColumnParallelLinear, QuantConfig, RowParallelLinear
+from .module import Layer
 from .ops import bind
 
 
-class GatedMLP(nn.Module):
+class GatedMLP(Layer):
     """x: [T, hidden] -> [T, hidden]. The checkpoint holds gate_proj, up_proj and down_proj next to this
     module's name; reduce=False leaves the row-parallel all-reduce to the caller."""
 

@@ -22,6 +22,7 @@ from anyaccel.schemes import MoEScheme, moe_scheme
 
 from ..parallel import SINGLE, Parallel
 from .linear import QuantConfig
+from .module import Layer
 from .ops import bind
 from .weights import Span, WeightSlot, expert_layout, layout_slot, parent, scheme_params, whole
 
@@ -48,7 +49,7 @@ class ExpertNames:
     down: str = "down_proj"
 
 
-class FusedMoE(nn.Module):
+class FusedMoE(Layer):
     """forward(hidden [T, H], router_logits [T, E]) -> [T, H], this rank's partial sum.
     activation: moe.experts' activation of the gate ("silu", "gelu", ...); scheme: the experts' weight
     format when the checkpoint's is not the quantization_config's registered scheme (None: that one)."""

@@ -7,10 +7,11 @@ from torch import nn
 
 from ..parallel import SINGLE, Parallel
 from .linear import QuantConfig, ReplicatedLinear
+from .module import Layer
 from .moe import ExpertNames, FusedMoE, Routing
 
 
-class SparseMoEBlock(nn.Module):
+class SparseMoEBlock(Layer):
     """x: [T, H] -> [T, H]. The router `gate` [E, H] runs in `router_dtype` (DeepSeek-V3 routes in float32);
     `shared_experts` (a GatedMLP built with reduce=False, or None) sees every token. `quant` selects the
     experts' scheme; the router stays unquantized (quantized checkpoints keep it in full precision)."""

@@ -9,11 +9,12 @@ from torch import nn
 
 from anyaccel.ops.norm import NormSpec
 
+from .module import Layer
 from .ops import bind
 from .weights import WeightSlot, whole
 
 
-class RMSNorm(nn.Module):
+class RMSNorm(Layer):
     """weight: [hidden]. forward(x) returns rms_norm(x) (x: [..., hidden], last dim contiguous);
     forward(x, residual) is the pre-norm layer boundary, done IN PLACE on both [T, hidden] tensors:
     residual <- x + residual, x <- rms_norm(residual); returns (x, residual)."""

@@ -11,11 +11,11 @@ import math
 from typing import Any
 
 import torch
-from torch import nn
 
 from anyaccel.ops.rope import RopeSpec
 
 from ..config import ModelConfig
+from .module import Layer
 from .ops import bind
 
 
@@ -94,7 +94,7 @@ def cos_sin_cache(
     return torch.cat((freqs.cos() * attention, freqs.sin() * attention), dim=-1)
 
 
-class RotaryEmbedding(nn.Module):
+class RotaryEmbedding(Layer):
     """Rotates q [T, Hq, D] and k [T, Hkv, D] by position; returns new tensors.
     is_neox: rotate halves (Llama, Qwen); False rotates interleaved pairs (DeepSeek's rope_interleave)."""
 
