@@ -3,8 +3,8 @@ distribution amd-aiter).
 
 Provider `aiter` (the prefix of every kernel name): varlen prefill, paged decode (HIP and assembly, the
 latter on its own KV layout, AITER_PA_ASM), KV writes, RMSNorm, rope, gated activations, routing, fused MoE
-on pre-shuffled weights, fp8 GEMMs and the custom all-reduce. AITER's own gates are data (gates.py) and
-become `supports` reasons; what runs where is shown by `anyaccel explain`.
+on pre-shuffled weights, fp8 GEMMs, the custom and the quick (FP level) all-reduce. AITER's own gates are
+data (gates.py) and become `supports` reasons; what runs where is shown by `anyaccel explain`.
 
 Registering imports nothing but anyaccel and torch: kernel records are data (kernels/), their targets are
 imported only when selected, and the AITER emulator (emulators/) only on an emulated rocm platform.

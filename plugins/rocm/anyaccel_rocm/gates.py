@@ -97,6 +97,60 @@ CUSTOM_AR_DTYPES = frozenset({torch.float32, torch.float16, torch.bfloat16})
 # ROCm/aiter#4855: silently wrong results on gfx942 with 8 ranks. Excluded until a fixed release is known.
 CUSTOM_AR_BROKEN = frozenset({("gfx942", 8)})
 
+# --- quick all-reduce: aiter/dist/device_communicators/quick_all_reduce.py, csrc/kernels/quick_all_reduce.cu,
+# csrc/include/quick_all_reduce{.cuh,_base.h} ------------------------------------------------------------
+# QuickAllReduce: a two-shot all-reduce through IPC buffers on one node, for gfx94*/gfx95* only
+# (qr_rocm_arch_available matches "gfx94"/"gfx95" in gcnArchName), world sizes [2, 4, 8]
+# (_SUPPORTED_WORLD_SIZES; init_custom_qr rejects 6 and odd counts), float16 and bfloat16 only
+# (_SUPPORTED_DTYPES; qr_all_reduce raises for anything else), inputs a multiple of 16 bytes and
+# (weakly) contiguous. AITER keeps it off unless AITER_QUICK_REDUCE_QUANTIZATION names a level, read once
+# when the module is imported and again when a communicator is built.
+QR_GFX_PREFIXES = ("gfx94", "gfx95")
+QR_WORLD_SIZES = frozenset({2, 4, 8})
+QR_DTYPES = frozenset({torch.float16, torch.bfloat16})
+QR_ALIGN_BYTES = 16
+# qr_max_size(): 2 GiB unless AITER_QUICK_REDUCE_MAX_SIZE_BYTES_MB says less (the buffer is twice that).
+QR_MAX_BYTES = 2**31
+# QuickReduceRegime (ids shared with csrc/include/quick_all_reduce.cuh QuickReduceQuantLevel).
+QR_LEVELS = {"FP": 0, "FP8": 1, "INT6": 2, "INT4": 3, "INT3": 4, "NONE": 5}
+# What each level sends between ranks (the codecs of quick_all_reduce.cuh). FP sends the 16-bit values
+# and sums them in the dtype in rank order (packed_assign_add), so the result is the exact sum up to one
+# rounding per partial sum: the contract. Every other level quantizes each 32-element block twice (the
+# inputs before the reduce-scatter, the partial sums before the all-gather) with a 16-bit scale of
+# amax/240 (FP8: 3 mantissa bits), amax/32 (INT6, codes -32..31), amax/8 (INT4, -8..7) or amax/4 (INT3,
+# -4..3), an error of up to half a step per element: 1/16 of a block's amax for INT4, 1/64 for INT6, far
+# past the contract's reduction tolerance. anyaccel runs FP only; the quantized levels are not offered.
+QR_LEVEL = "FP"
+QR_QUANTIZED_LEVELS = ("FP8", "INT6", "INT4", "INT3")
+QR_INT3_WORLD_SIZES = frozenset({2})  # INT3 is built for two ranks only
+# _QR_MIN_SIZE at the FP level (index 0 of each list): below these bytes QuickAllReduce declines
+# (should_quick_allreduce is False) because custom all-reduce or RCCL is faster there (AITER's kernel
+# tests). bfloat16 keys are used when bf16 is not cast to fp16.
+MB = 1024 * 1024
+QR_MIN_BYTES = {
+    (torch.float16, 2): 1 * MB,
+    (torch.float16, 4): 1 * MB,
+    (torch.float16, 8): 16 * MB,
+    (torch.bfloat16, 2): 2 * MB,
+    (torch.bfloat16, 4): 8 * MB,
+    (torch.bfloat16, 8): 16 * MB,
+}
+# AITER_QUICK_REDUCE_CAST_BF16_TO_FP16 (default "1") converts bf16 inputs to fp16 (round to nearest),
+# sums in fp16 and converts back: values beyond fp16's 65504 overflow and those under 2**-14 lose bits,
+# which the contract's bf16 sum does not allow. anyaccel sets it to "0": bf16 sums in bf16.
+QR_CAST_BF16_TO_FP16 = False
+# QuickAllReduce reads both when its module is imported and when a communicator is built: the kernel sets
+# them for those two steps only, so the FP level runs whatever the process asks AITER's other users for.
+QR_ENV = {
+    "AITER_QUICK_REDUCE_QUANTIZATION": QR_LEVEL,
+    "AITER_QUICK_REDUCE_CAST_BF16_TO_FP16": "1" if QR_CAST_BF16_TO_FP16 else "0",
+}
+# Ranking (vLLM's cuda_communicator.all_reduce: quick reduce first wherever it accepts the input, then the
+# custom all-reduce, then RCCL): aiter.quick_all_reduce outranks aiter.custom_all_reduce for the size
+# classes that reach its minimum, and hands smaller inputs of those classes to the custom all-reduce where
+# that one serves the spec, else to RCCL.
+
+
 # --- microscaling (quant.quantize_mx, quant.mx_gemm, moe.experts mxfp8/mxfp4/nvfp4) at AITER_COMMIT -------
 # What AITER offers and why none of it is wired: each op keeps Triton (or the reference) on gfx950, and the
 # reason is kept here, with its source, until AITER (or the contract) changes. gfx942 has no block-scaled

@@ -130,3 +130,43 @@ def test_varlen_checks_and_the_engine_aiter_takes(aiter):
         aiter.flash_attn_varlen_func(q[..., :100], q[:, :2, :100], q[:, :2, :100], cu, cu, 5, 5)
     with pytest.raises(RuntimeError, match="must divide"):
         aiter.flash_attn_varlen_func(q, q[:, :3], q[:, :3], cu, cu, 5, 5)
+
+
+def _quick_reduce(world_size: int, cast: bool):
+    """An enabled emulated QuickAllReduce at the FP level without a process group (construction needs
+    one; these checks do not)."""
+    from aiter.dist.device_communicators.quick_all_reduce import QuickAllReduce, QuickReduceRegime
+
+    qr = QuickAllReduce.__new__(QuickAllReduce)
+    qr.disabled, qr.world_size, qr.use_fp16_kernels = False, world_size, int(cast)
+    qr.qr_quant_level, qr.qr_max_size = QuickReduceRegime.FP, 2**31
+    return qr
+
+
+def test_quick_reduce_size_rule_is_aiters(aiter):
+    from aiter.dist.device_communicators.quick_all_reduce import QuickAllReduce
+    from anyaccel_rocm import gates
+
+    fp_column = {key: sizes[0] for key, sizes in QuickAllReduce._QR_MIN_SIZE.items()}
+    assert fp_column == gates.QR_MIN_BYTES
+    qr = _quick_reduce(2, cast=False)
+    mib = 1024 * 1024
+    assert qr.should_quick_allreduce(torch.empty(mib // 2, dtype=torch.float16))
+    assert not qr.should_quick_allreduce(torch.empty(mib // 2 - 8, dtype=torch.float16))  # below 1 MiB
+    assert not qr.should_quick_allreduce(torch.empty(mib // 2 + 1, dtype=torch.float16))  # not 16-byte
+    assert not qr.should_quick_allreduce(torch.empty(mib, dtype=torch.float32))
+    assert not qr.should_quick_allreduce(torch.empty(mib // 2, dtype=torch.bfloat16))  # bf16 from 2 MiB
+    assert _quick_reduce(2, cast=True).should_quick_allreduce(torch.empty(mib // 2, dtype=torch.bfloat16))
+    with pytest.raises(ValueError, match="dtype mismatch"):
+        qr.quick_all_reduce(torch.empty(8, dtype=torch.float16), out=torch.empty(8, dtype=torch.bfloat16))
+    with pytest.raises(RuntimeError, match="float16 and bfloat16"):
+        qr.quick_all_reduce(torch.empty(8, dtype=torch.float32))
+
+
+def test_quick_reduce_rounds_each_partial_sum_and_clamps_fp16_overflow_on_gfx942(aiter):
+    from aiter.dist.device_communicators.quick_all_reduce import QuickAllReduce
+
+    a = torch.tensor([1.0, 60000.0, float("inf")], dtype=torch.float16)
+    b = torch.tensor([2.0**-11, 60000.0, 1.0], dtype=torch.float16)
+    got = QuickAllReduce._add(a, b)  # 1 + 2^-11 is a tie: rounds to even (1.0); overflow clamps; inf stays
+    assert got.tolist() == [1.0, 65504.0, float("inf")]

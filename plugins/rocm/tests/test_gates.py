@@ -88,6 +88,45 @@ def test_custom_all_reduce_limits_and_the_gfx942_tp8_bug():
     assert "at most" in supports.custom_all_reduce(CommSpec(BF16, 2, None), GFX950)
 
 
+def test_quick_all_reduce_limits():
+    mib = 1024 * 1024
+    assert supports.quick_all_reduce(CommSpec(F16, 2, None), GFX942) is None
+    assert supports.quick_all_reduce(CommSpec(BF16, 8, 16 * mib), GFX950) is None
+    assert supports.quick_all_reduce(CommSpec(F16, 2, mib), GFX942) is None  # its minimum, reached
+    assert "from 1048576 bytes" in supports.quick_all_reduce(CommSpec(F16, 2, mib - 16), GFX942)
+    assert "from 2097152 bytes" in supports.quick_all_reduce(CommSpec(BF16, 2, mib), GFX942)  # no fp16 cast
+    assert "from 16777216 bytes" in supports.quick_all_reduce(CommSpec(F16, 8, 8 * mib), GFX942)
+    assert "world size 6" in supports.quick_all_reduce(CommSpec(F16, 6, None), GFX942)
+    assert "float16 and bfloat16" in supports.quick_all_reduce(CommSpec(torch.float32, 2, None), GFX942)
+    gfx90a = rocm.describe(rocm.parse_capability("gfx90a"), device_name="MI250X")
+    assert "gfx94*/gfx95* only" in supports.quick_all_reduce(CommSpec(F16, 2, None), gfx90a)
+
+
+def test_quick_all_reduce_runs_its_exact_level_and_bf16_as_bf16():
+    """The FP level is the only one whose sum is the contract's; the quantized ones are not offered."""
+    assert gates.QR_LEVEL == "FP" and gates.QR_LEVELS["FP"] == 0
+    assert set(gates.QR_QUANTIZED_LEVELS) | {"FP", "NONE"} == set(gates.QR_LEVELS)
+    assert gates.QR_ENV == {
+        "AITER_QUICK_REDUCE_QUANTIZATION": "FP",
+        "AITER_QUICK_REDUCE_CAST_BF16_TO_FP16": "0",
+    }
+
+
+def test_quick_reduce_outranks_the_custom_all_reduce_where_both_serve(monkeypatch):
+    """vLLM's order: quick reduce for the classes reaching its window, the custom all-reduce below it."""
+    monkeypatch.setenv("ANYACCEL_EMULATE", "rocm:gfx942")
+    mib = 1024 * 1024
+    pick = {
+        size: anyaccel.resolve("comm.all_reduce", CommSpec(F16, 2, size)).selected.name
+        for size in (512 * 1024, 8 * mib, None)
+    }
+    quick = "aiter.quick_all_reduce"
+    assert pick == {512 * 1024: "aiter.custom_all_reduce", 8 * mib: quick, None: quick}
+    # gfx942 with 8 ranks: the custom all-reduce is excluded (#4855); fp16 quick reduce starts at 16 MiB
+    small = anyaccel.resolve("comm.all_reduce", CommSpec(F16, 8, 8 * mib)).selected.name
+    assert small == "reference.all_reduce"
+
+
 def test_the_engine_allocates_the_assembly_layout_when_its_decode_wins(monkeypatch):
     """choose_kv_cache: bf16, head dim 128, GQA 8 -> the assembly decode and its layout; head dim 64 ->
     paged_attention_v1 on NHD."""

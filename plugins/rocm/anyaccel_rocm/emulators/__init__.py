@@ -19,6 +19,7 @@ EMULATORS = [
             "aiter.dist": f"{_E}.dist",
             "aiter.dist.device_communicators": f"{_E}.dist.device_communicators",
             "aiter.dist.device_communicators.custom_all_reduce": f"{_E}.dist.custom_all_reduce",
+            "aiter.dist.device_communicators.quick_all_reduce": f"{_E}.dist.quick_all_reduce",
         },
         platforms=frozenset({"rocm"}),
         provides=("amd-aiter",),

@@ -141,4 +141,15 @@ KERNELS: list[Kernel] = [
         supports=supports.custom_all_reduce,
         factory=True,
     ),
+    # large messages: quick reduce first where its size window starts (vLLM's order), custom all-reduce below
+    _kernel(
+        "comm.all_reduce",
+        "quick_all_reduce",
+        "comm:quick_all_reduce",
+        mfma=False,
+        priority=PRIORITY + 1,
+        dtypes=frozenset(gates.QR_DTYPES),
+        supports=supports.quick_all_reduce,
+        factory=True,
+    ),
 ]

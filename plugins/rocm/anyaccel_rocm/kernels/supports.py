@@ -298,3 +298,40 @@ def custom_all_reduce(spec: Any, platform: Platform) -> Reason:
             f"{gates.CUSTOM_AR_MAX_BYTES} (AITER_CUSTOM_AR_MAX_SIZE's default)"
         ),
     )
+
+
+def quick_min_bytes(dtype: torch.dtype, world_size: int) -> int:
+    """The smallest input QuickAllReduce takes at its FP level (_QR_MIN_SIZE; bf16 is not cast to fp16)."""
+    key = torch.float16 if gates.QR_CAST_BF16_TO_FP16 and dtype == torch.bfloat16 else dtype
+    return gates.QR_MIN_BYTES[(key, world_size)]
+
+
+def quick_all_reduce(spec: Any, platform: Platform) -> Reason:
+    """QuickAllReduce's limits (aiter/dist/device_communicators/quick_all_reduce.py) at the FP level: a
+    size class is served when it reaches the minimum size; smaller inputs of it go to the next kernel."""
+    gfx = platform.capability.name
+    return _first(
+        lambda: (
+            None
+            if gfx.startswith(gates.QR_GFX_PREFIXES)
+            else f"{gfx}: AITER's quick all-reduce runs on {'*/'.join(gates.QR_GFX_PREFIXES)}* only"
+        ),
+        lambda: (
+            None
+            if spec.dtype in gates.QR_DTYPES
+            else f"dtype {_name(spec.dtype)}: AITER's quick all-reduce sums float16 and bfloat16 only"
+        ),
+        lambda: (
+            None
+            if spec.world_size in gates.QR_WORLD_SIZES
+            else f"world size {spec.world_size}: AITER's quick all-reduce supports "
+            f"{sorted(gates.QR_WORLD_SIZES)}"
+        ),
+        lambda: (
+            f"messages up to {spec.max_bytes} bytes: AITER's quick all-reduce takes {_name(spec.dtype)} on "
+            f"{spec.world_size} ranks from {quick_min_bytes(spec.dtype, spec.world_size)} bytes "
+            "(_QR_MIN_SIZE; the custom all-reduce or RCCL is faster below)"
+            if spec.max_bytes is not None and spec.max_bytes < quick_min_bytes(spec.dtype, spec.world_size)
+            else None
+        ),
+    )

@@ -1,1 +1,2 @@
-"""aiter.dist: AITER's distributed helpers (only the custom all-reduce communicator is emulated)."""
+"""aiter.dist: AITER's distributed helpers (the custom and the quick all-reduce communicators are
+emulated)."""
