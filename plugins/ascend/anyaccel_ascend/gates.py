@@ -98,3 +98,38 @@ QUANT_MATMUL_OUT = frozenset({torch.float16, torch.bfloat16})
 # No fp8 matrix units on A2/A3 (NPU_PY: fp8_dtype None; VA uses fp8/MXFP only on the A5 generation): fp8
 # checkpoints are dequantized at load only when the user asks (this plugin's setting).
 FP8_SETTING = "ANYACCEL_ASCEND_FP8"
+
+# --- ops torch_npu cannot serve on A2/A3/310P: the reason each npu record gives (kernels/unserved.py) -------
+QUANT_MATMUL_DOC = "op-plugin docs/zh/custom_APIs/torch_npu/torch_npu-npu_quant_matmul.md"
+UNSERVED = {
+    # OP_PLUGIN torch_npu-npu_dynamic_quant.md: dst_type int8 or quint4x2 on A2/A3;
+    # torch_npu-npu_quant_matmul.md: x1/x2 int8 or int32-packed int4 only. fp8 and MX formats come with the
+    # Ascend 950: WHEEL's npu_dynamic_mx_quant doc names Ascend 950PR/950DT as its only products (so does
+    # OP_PLUGIN torch_npu-npu_dynamic_dual_level_mx_quant.md); VA takes its MXFP paths on A5 only.
+    "quant.quantize_fp8": (
+        "no fp8 on {soc}: torch_npu quantizes to int8 or int4 there (npu_dynamic_quant dst_type); fp8 "
+        "checkpoints run only as quant.fp8_gemm's dequantize-at-load ({setting}=dequantize), whose "
+        "activations the reference quantizes"
+    ),
+    "quant.quantize_mx": (
+        "no MX formats on {soc}: npu_dynamic_mx_quant and the MX matmuls serve the Ascend 950 generation "
+        "only; A2/A3/310P quantize to int8 or int4"
+    ),
+    "quant.mx_gemm": (
+        "no MX formats on {soc}: npu_quant_matmul there multiplies int8 or int4 (int32-packed) operands "
+        f"only ({QUANT_MATMUL_DOC}); fp4/fp8 with e8m0 block scales come with the Ascend 950"
+    ),
+    # OP_PLUGIN torch_npu-npu_quant_matmul.md: pertoken_scale is 1-D (m,), scale 1-D (1 or n) on A2/A3 (the
+    # 310P takes no pertoken_scale); the int32 sum over K is rescaled once per output element.
+    "quant.w8a8_gemm": (
+        "on {soc}, npu_quant_matmul rescales whole rows and columns only (pertoken_scale [M], scale "
+        f"[1] or [N]: {QUANT_MATMUL_DOC}); this op's activations change scale every 32 input features "
+        "and its weights every group, which one int32 sum over K cannot carry (quant.w8a16_gemm serves "
+        "these weights)"
+    ),
+    "quant.w4a8_gemm": (
+        "on {soc}, npu_quant_matmul multiplies int8 by int8 or int4 by int4, not int8 activations by "
+        f"int4 weights, and rescales whole rows and columns only ({QUANT_MATMUL_DOC}); this op's "
+        "activations change scale every 32 input features (quant.w4a16_gemm serves these weights)"
+    ),
+}

@@ -23,7 +23,7 @@ def test_registering_imports_no_torch_npu():
         "context.get().kernels_for('attention.decode');"
         "import anyaccel_ascend; anyaccel_ascend.anyaccel_kernels(); anyaccel_ascend.anyaccel_kv_layouts();"
         "assert 'torch_npu' not in sys.modules, 'torch_npu imported';"
-        "targets = ('attention', 'paged', 'elementwise', 'moe', 'quant', 'linear');"
+        "targets = ('attention', 'paged', 'elementwise', 'moe', 'quant', 'linear', 'fp8', 'unserved');"
         "assert not any(f'anyaccel_ascend.kernels.{t}' in sys.modules for t in targets)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -143,3 +143,28 @@ def test_fp8_checkpoints_dequantized_at_load_pass_the_kit():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert result["failed"] == 0 and result["passed"] > 0
+
+
+@pytest.mark.parametrize("soc", ["ascend910b", "ascend910_93", "ascend310p"])
+def test_every_op_but_comm_binds_npu_or_says_why(soc):
+    """The plan for a machine with torch-npu: each op an npu kernel serves binds it; each other non-comm op
+    (fp8, MX, int8-block activations) has an npu record whose reason names the SoC."""
+    from anyaccel_ascend.gates import UNSERVED
+
+    args = ["info", "--simulate", f"npu:{soc}", "--with", "all", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-c", "from anyaccel.cli.main import main; main()", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ops = json.loads(done.stdout)["ops"]
+    unserved = set(UNSERVED) | {"quant.fp8_gemm"}
+    if soc == "ascend910b":  # A2 binds npu kernels for every other op
+        assert {op for op, v in ops.items() if v["provider"] != "npu"} == unserved | {
+            op for op in ops if op.startswith("comm.")
+        }
+    for op in unserved:
+        assert ops[op]["provider"] != "npu"
+        reasons = [c["reason"] for c in ops[op]["candidates"] if c["provider"] == "npu"]
+        assert reasons and all(soc in r for r in reasons), (op, reasons)

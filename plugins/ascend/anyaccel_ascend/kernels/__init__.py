@@ -222,4 +222,15 @@ KERNELS: list[Kernel] = [
         supports=supports.w4a16,
         prepare=f"{HERE}.quant:prepare_w4",
     ),
+    # no torch_npu call computes these contracts on A2/A3/310P: records that always decline, with the reason
+    *(
+        _kernel(
+            op,
+            f"{op.split('.')[1]}_unserved",
+            f"unserved:{op.split('.')[1]}",
+            gates.ALL_SERVED,
+            supports=supports.unserved(op),
+        )
+        for op in gates.UNSERVED
+    ),
 ]

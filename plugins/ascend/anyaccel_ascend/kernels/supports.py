@@ -179,6 +179,15 @@ def w4a16(spec, platform: Platform) -> str | None:
     return None
 
 
+def unserved(op: str):
+    """A predicate that always declines `op` with the reason gates.UNSERVED gives for it."""
+
+    def supports(spec, platform: Platform) -> str | None:
+        return gates.UNSERVED[op].format(soc=platform.capability, setting=gates.FP8_SETTING)
+
+    return supports
+
+
 def with_bf16_gate(predicate):
     """`predicate` behind the platform's bf16 feature: the 310P has no bfloat16 (platforms/npu.py FEATURES),
     and every torch_npu function rejects it there."""
