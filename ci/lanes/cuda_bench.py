@@ -235,16 +235,7 @@ def main() -> int:
     peak_flops = float(os.environ.get("PEAK_BF16_TFLOPS", known[1])) * 1e12
     copy = copy_gbps(1 << (20 if opts.quick else 30), opts.quick)
     rows: list[dict[str, Any]] = []
-    for part in (
-        decode_rows(opts.quick, copy, peak_bw),
-        prefill_rows(opts.quick),
-        moe_rows(opts.quick, copy, peak_flops),
-        fp8_rows(opts.quick, copy, peak_flops),
-    ):
-        for row in part:
-            print(json.dumps(row), flush=True)
-            rows.append(row)
-    result = {
+    result: dict[str, Any] = {
         "device": name,
         "capability": str(platform.capability),
         "emulated": bool(platform.emulated),
@@ -255,10 +246,20 @@ def main() -> int:
         "peak_bf16_tflops": peak_flops / 1e12 or None,
         "copy_gbps": copy,
         "rows": rows,
-        "goals": goals(rows),
     }
-    with open(opts.out, "w") as f:
-        json.dump(result, f, indent=2)
+    parts = (
+        decode_rows(opts.quick, copy, peak_bw),
+        prefill_rows(opts.quick),
+        moe_rows(opts.quick, copy, peak_flops),
+        fp8_rows(opts.quick, copy, peak_flops),
+    )
+    for part in parts:
+        for row in part:
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+            result["goals"] = goals(rows)
+            with open(opts.out, "w") as f:  # after every row: a timeout keeps what was measured
+                json.dump(result, f, indent=2)
     return 0
 
 
