@@ -2,9 +2,10 @@
 distribution amd-aiter).
 
 Provider `aiter` (the prefix of every kernel name): varlen prefill, paged decode (HIP and assembly, the
-latter on its own KV layout, AITER_PA_ASM), KV writes, RMSNorm, rope, gated activations, routing, fused MoE
-on pre-shuffled weights, fp8 GEMMs, the custom and the quick (FP level) all-reduce. AITER's own gates are
-data (gates.py) and become `supports` reasons; what runs where is shown by `anyaccel explain`.
+latter on its own KV layouts, AITER_PA_ASM and AITER_PA_ASM_8BIT), KV writes, RMSNorm, rope, gated
+activations, routing, fused MoE on pre-shuffled weights, fp8 GEMMs, the custom and the quick (FP level)
+all-reduce. AITER's own gates are data (gates.py) and become `supports` reasons; what runs where is shown
+by `anyaccel explain`.
 
 Registering imports nothing but anyaccel and torch: kernel records are data (kernels/), their targets are
 imported only when selected, and the AITER emulator (emulators/) only on an emulated rocm platform.
@@ -38,9 +39,9 @@ def anyaccel_kernels() -> list[Kernel]:
 
 @hookimpl
 def anyaccel_kv_layouts() -> list[KVLayout]:
-    from .layouts import PA_ASM
+    from .layouts import PA_ASM, PA_ASM_8BIT
 
-    return [PA_ASM]
+    return [PA_ASM, PA_ASM_8BIT]
 
 
 @hookimpl

@@ -54,6 +54,10 @@ PA_V1_PARTITION = 256
 # sinks. The kernel is looked up in the csv by (q type, kv type, gqa, mtp, msk, hp, block size), where the
 # GQA ratio is tried as given and rounded up to a multiple of 8 (get_heuristic_kernel); rows for a plain
 # decode (mtp 0, msk 0, ps 0, 16-token blocks) with high_precision 1 (which matches every hp):
+# 8-bit caches (the fp8 rows; int8 is not a contract cache dtype) pack 16 elements (x = 16 // itemsize:
+# layouts.AITER_PA_ASM_8BIT) and take per-token scales K_QScale/V_QScale, float32 [num_blocks, Hkv,
+# block_size], of which pa_fwd passes only the addresses (args.ptr_KQ / ptr_VQ); op_tests/test_pa.py
+# (KV_8BIT_PER_TENSOR) serves a per-tensor scale by filling that tensor with it.
 PA_ASM_HEAD_DIM = 128
 PA_ASM_BLOCK_SIZE = 16
 _ROWS_16BIT = {("bf16", "bf16", 8), ("bf16", "bf16", 16), ("fp16", "fp16", 8), ("fp16", "fp16", 16)}

@@ -70,6 +70,24 @@ def test_assembly_decode_tables(aiter):
         aiter.pa_fwd_asm(q.float(), k, v, table, lens, 1)
 
 
+def test_assembly_decode_of_fp8_caches_reads_16_element_packs_and_per_token_scales(aiter):
+    fp8 = torch.float8_e4m3fnuz  # gfx942's
+    q = torch.zeros(2, 16, 128, dtype=torch.bfloat16)
+    k = torch.zeros(3, 2, 8, 16, 16, dtype=fp8)
+    v = torch.zeros(3, 2, 1, 128, 16, dtype=fp8)
+    table, lens = torch.zeros(2, 1, dtype=torch.int32), torch.ones(2, dtype=torch.int32)
+    scales = torch.ones(3, 2, 16)
+    aiter.pa_fwd_asm(q, k, v, table, lens, 1, K_QScale=scales, V_QScale=scales)
+    with pytest.raises(RuntimeError, match="K_QScale/V_QScale"):
+        aiter.pa_fwd_asm(q, k, v, table, lens, 1)
+    with pytest.raises(RuntimeError, match=r"K_QScale must be contiguous float32 \[3, 2, 16\]"):  # per-tensor
+        aiter.pa_fwd_asm(q, k, v, table, lens, 1, K_QScale=torch.ones(1), V_QScale=scales)
+    with pytest.raises(RuntimeError, match="D/x"):  # fp8 in the 16-bit layout's 8-element packs
+        aiter.pa_fwd_asm(q, k.view(3, 2, 16, 16, 8), v.view(3, 2, 2, 128, 8), table, lens, 1)
+    with pytest.raises(RuntimeError, match="unsupport K dtype"):  # the other gfx's fp8
+        aiter.pa_fwd_asm(q, k.view(torch.float8_e4m3fn), v, table, lens, 1, K_QScale=scales, V_QScale=scales)
+
+
 def test_paged_attention_v1_checks(aiter):
     q = torch.zeros(2, 8, 64, dtype=torch.float16)
     cache = torch.zeros(4, 16, 2, 64, dtype=torch.float16)

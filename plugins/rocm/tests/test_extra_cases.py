@@ -1,7 +1,8 @@
 """Grid points of AITER's own tables that the kit's grid does not reach, built with the kit's case makers
-and oracles and run by its runner on the emulated platform: fp8 caches in the gfx's fp8, the assembly
-decode at GQA 4 (rounded up to its GQA-8 kernel) and 16, the CK prefill with window and sinks, expert
-parallelism with a scattered expert map, and 128x128-block fp8 experts from e4m3fn and e4m3fnuz weights."""
+and oracles and run by its runner on the emulated platform: fp8 caches in the gfx's fp8 (on NHD and on the
+assembly decode's 8-bit layout), the assembly decode at GQA 4 (rounded up to its GQA-8 kernel) and 16, the
+CK prefill with window and sinks, expert parallelism with a scattered expert map, and 128x128-block fp8
+experts from e4m3fn and e4m3fnuz weights."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import functools
 
 import pytest
 import torch
-from anyaccel_rocm.layouts import PA_ASM
+from anyaccel_rocm.layouts import PA_ASM, PA_ASM_8BIT
 
 from anyaccel import context
 from anyaccel.conformance.case import Case
@@ -87,6 +88,16 @@ def test_decode_soft_cap_and_32_token_blocks(gfx):
 def test_assembly_decode_gqa_table(gfx, dtype, hq, hkv):
     case = relaid(_decode(att.Shape(dtype, hq, hkv, 128, 16), (40, 0, 17, 3)), PA_ASM)
     _run("aiter.pa_asm_decode", case)
+
+
+@pytest.mark.parametrize(("dtype", "hq", "hkv"), [(BF16, 16, 2), (F16, 16, 4), (BF16, 12, 1)])
+def test_fp8_cache_on_the_assembly_decode(gfx, dtype, hq, hkv):
+    """fp8 caches in the gfx's fp8 on their 16-element packs: written, decoded with the layer's scales as
+    per-token scales, and read back by the prefill for cached prefixes."""
+    s = att.Shape(dtype, hq, hkv, 128, 16, kv_dtype=FP8[gfx])
+    _run("aiter.pa_asm_decode_fp8", relaid(_decode(s, (40, 0, 17, 3)), PA_ASM_8BIT))
+    _run("aiter.write_kv_pa_asm_fp8", relaid(_write_kv(s, 29, 4, 3), PA_ASM_8BIT))
+    _run("aiter.varlen_prefill_pa_asm_fp8", relaid(_prefill(s, (6, 17), (50, 0)), PA_ASM_8BIT))
 
 
 def test_prefill_on_the_ck_path_with_window_and_sinks(monkeypatch):

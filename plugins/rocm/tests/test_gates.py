@@ -54,9 +54,17 @@ def test_decode_reasons():
     assert supports.decode_pa_asm(asm, GFX942) is None
     assert "GQA ratio 32" in supports.decode_pa_asm(AttentionSpec(BF16, 32, 1, 128), GFX942)
     assert "head_size=128" in supports.decode_pa_asm(AttentionSpec(BF16, 16, 2, 64), GFX942)
-    assert "per-token scales" in supports.decode_pa_asm(
-        AttentionSpec(BF16, 16, 2, 128, kv_dtype=torch.float8_e4m3fnuz), GFX942
+    fnuz = AttentionSpec(BF16, 16, 2, 128, kv_dtype=torch.float8_e4m3fnuz, kv_layout="AITER_PA_ASM_8BIT")
+    assert supports.decode_pa_asm_8bit(fnuz, GFX942) is None  # fp8 rows of pa_asm.csv, 16-element packs
+    assert "holds 16-bit caches (x = 8)" in supports.decode_pa_asm(fnuz, GFX942)
+    assert "holds fp8 caches (x = 16)" in supports.decode_pa_asm_8bit(asm, GFX942)
+    assert "float8_e4m3fn (aiter" in supports.decode_pa_asm_8bit(fnuz, GFX950)  # gfx950 computes e4m3fn
+    assert "kv fp8, GQA ratio 32" in supports.decode_pa_asm_8bit(
+        AttentionSpec(BF16, 32, 1, 128, kv_dtype=torch.float8_e4m3fnuz), GFX942
     )
+    assert supports.write_kv_pa_asm_8bit(fnuz, GFX942) is None
+    assert supports.prefill_pa_asm_8bit(fnuz, GFX942) is None
+    assert "holds fp8 caches" in supports.write_kv_pa_asm_8bit(asm, GFX942)
     assert "sinks" in supports.decode_v1(AttentionSpec(BF16, 8, 1, 128, sinks=True), GFX942)
     assert "tested for [64, 128]" in supports.decode_v1(AttentionSpec(BF16, 8, 1, 96), GFX942)
     fn_cache = AttentionSpec(BF16, 8, 1, 128, kv_dtype=torch.float8_e4m3fn)
@@ -128,8 +136,8 @@ def test_quick_reduce_outranks_the_custom_all_reduce_where_both_serve(monkeypatc
 
 
 def test_the_engine_allocates_the_assembly_layout_when_its_decode_wins(monkeypatch):
-    """choose_kv_cache: bf16, head dim 128, GQA 8 -> the assembly decode and its layout; head dim 64 ->
-    paged_attention_v1 on NHD."""
+    """choose_kv_cache: bf16, head dim 128, GQA 8 -> the assembly decode and its layout (the 8-bit one for
+    an fp8 cache); head dim 64 -> paged_attention_v1 on NHD."""
     from anyaccel.models.layers.attention import choose_kv_cache
 
     monkeypatch.setenv("ANYACCEL_EMULATE", "rocm:gfx942")
@@ -140,6 +148,11 @@ def test_the_engine_allocates_the_assembly_layout_when_its_decode_wins(monkeypat
     spec = choose_kv_cache(AttentionSpec(BF16, 8, 2, 64), None)
     assert spec.kv_layout == "NHD"
     assert anyaccel.resolve("attention.decode", spec).selected.name == "aiter.paged_decode"
+    spec = choose_kv_cache(AttentionSpec(BF16, 16, 2, 128, kv_dtype=torch.float8_e4m3fnuz), None)
+    assert (spec.kv_layout, spec.block_size) == ("AITER_PA_ASM_8BIT", 16)
+    assert anyaccel.resolve("attention.decode", spec).selected.name == "aiter.pa_asm_decode_fp8"
+    assert anyaccel.resolve("attention.prefill", spec).selected.name == "aiter.varlen_prefill_pa_asm_fp8"
+    assert anyaccel.resolve("attention.write_kv", spec).selected.name == "aiter.write_kv_pa_asm_fp8"
 
 
 def test_microscaling_is_gfx950s_and_each_unwired_aiter_path_has_its_source():

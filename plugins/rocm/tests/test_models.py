@@ -1,7 +1,7 @@
 """Whole models through the aiter kernels on emulated gfx942/gfx950, against transformers on the same
 weights: a dense bf16 Llama whose attention shape (head dim 128, GQA 8) takes the assembly decode and its
-KV layout, a Qwen3-MoE on fused_moe, and a DeepSeek-style fp8 block checkpoint (e4m3fn on disk) served in
-each gfx's fp8."""
+KV layout (and, with an fp8 cache, its 8-bit layout, against the reference kernels), a Qwen3-MoE on
+fused_moe, and a DeepSeek-style fp8 block checkpoint (e4m3fn on disk) served in each gfx's fp8."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from anyaccel.cli.main import main as cli
+from anyaccel.env import override
 from anyaccel.models import LLM
 from anyaccel.models.engine.sampling import SamplingParams
 from anyaccel.models.layers.linear import LinearBase
@@ -105,3 +106,30 @@ def test_fp8_block_model_follows_transformers(checkpoints, monkeypatch, gfx, fp8
         assert (got.logits.float() - want).abs().max() < FP8_LOGITS_RTOL * want.abs().max()
     selected = {r.selected.name for r in resolutions(ours.model) if r.selected is not None}
     assert {"aiter.gemm_a8w8_blockscale", "aiter.quantize_fp8", "aiter.pa_asm_decode"} <= selected
+
+
+def test_fp8_kv_cache_on_the_assembly_decode_follows_the_reference(checkpoints):
+    """An fp8 (e4m3fnuz) KV cache on gfx942: the engine allocates the 8-bit assembly layout, writes it with
+    reshape_and_cache and decodes with pa_fwd_asm and per-token scales; the logits follow the reference
+    kernels' on the same fp8 cache."""
+    params = SamplingParams(max_tokens=2, return_logits=True)
+
+    def run() -> tuple[list, set[str]]:
+        llm = LLM(
+            checkpoints["dense"], dtype=torch.bfloat16, kv_cache_dtype=torch.float8_e4m3fnuz, progress=False
+        )
+        outputs = llm.generate(PROMPTS, params)
+        return outputs, {r.selected.name for r in resolutions(llm.model) if r.selected is not None}
+
+    with override({"ANYACCEL_PLUGINS": "none"}):
+        want, _ = run()
+    with override({"ANYACCEL_EMULATE": "rocm:gfx942"}):
+        got, selected = run()
+    assert {
+        "aiter.pa_asm_decode_fp8",
+        "aiter.write_kv_pa_asm_fp8",
+        "aiter.varlen_prefill_pa_asm_fp8",
+    } <= selected
+    for ours, ref in zip(got, want, strict=True):
+        assert ours.token_ids == ref.token_ids
+        assert (ours.logits.float() - ref.logits.float()).abs().max() < 0.05 * ref.logits.float().abs().max()

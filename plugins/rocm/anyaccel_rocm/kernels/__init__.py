@@ -14,6 +14,7 @@ from anyaccel.registry import Kernel
 
 from .. import gates
 from ..layouts import NAME as PA_ASM
+from ..layouts import NAME_8BIT as PA_ASM_8BIT
 from . import supports
 
 HALF = frozenset({torch.float16, torch.bfloat16})
@@ -43,11 +44,19 @@ def _attention(op: str, name: str, target: str, layout: str, supports, **kwargs)
 
 
 KERNELS: list[Kernel] = [
-    # attention: varlen prefill on both layouts; decode by the HIP kernel (NHD) or the assembly kernel
-    # (its own layout, preferred where it accepts the spec, so the engine allocates that layout)
+    # attention: varlen prefill on every layout; decode by the HIP kernel (NHD) or the assembly kernel
+    # (its own layouts: 16-bit and fp8 caches pack differently; preferred where it accepts the spec, so the
+    # engine allocates that layout)
     _attention("attention.prefill", "varlen_prefill", "attention:prefill", "NHD", supports.prefill),
     _attention(
         "attention.prefill", "varlen_prefill_pa_asm", "attention:prefill", PA_ASM, supports.prefill_pa_asm
+    ),
+    _attention(
+        "attention.prefill",
+        "varlen_prefill_pa_asm_fp8",
+        "attention:prefill",
+        PA_ASM_8BIT,
+        supports.prefill_pa_asm_8bit,
     ),
     _attention(
         "attention.decode",
@@ -66,6 +75,15 @@ KERNELS: list[Kernel] = [
         kv_block_sizes=frozenset({gates.PA_ASM_BLOCK_SIZE}),
         priority=PRIORITY + 10,
     ),
+    _attention(
+        "attention.decode",
+        "pa_asm_decode_fp8",
+        "attention:pa_asm_decode",
+        PA_ASM_8BIT,
+        supports.decode_pa_asm_8bit,
+        kv_block_sizes=frozenset({gates.PA_ASM_BLOCK_SIZE}),
+        priority=PRIORITY + 10,
+    ),
     _attention("attention.write_kv", "write_kv", "attention:write_kv", "NHD", supports.write_kv, mfma=False),
     _attention(
         "attention.write_kv",
@@ -73,6 +91,14 @@ KERNELS: list[Kernel] = [
         "attention:write_kv_pa_asm",
         PA_ASM,
         supports.write_kv_pa_asm,
+        mfma=False,
+    ),
+    _attention(
+        "attention.write_kv",
+        "write_kv_pa_asm_fp8",
+        "attention:write_kv_pa_asm",
+        PA_ASM_8BIT,
+        supports.write_kv_pa_asm_8bit,
         mfma=False,
     ),
     # norms, rope, activations (no matrix units)

@@ -1,5 +1,5 @@
 """Attention through AITER: varlen prefill (flash_attn_varlen_func), paged decode (paged_attention_v1 on
-NHD caches, pa_fwd_asm on the AITER_PA_ASM layout) and KV writes into each layout. Factories: everything
+NHD caches, pa_fwd_asm on the AITER_PA_ASM layouts) and KV writes into each layout. Factories: everything
 fixed by the spec (the window, the kv dtype string, the gather for prefix pages) is decided once per
 binding; a call maps the contract's arguments and calls AITER."""
 
@@ -14,6 +14,7 @@ import torch
 from anyaccel.platforms.base import Platform
 
 from ..layouts import NAME as PA_ASM_LAYOUT
+from ..layouts import NAME_8BIT as PA_ASM_8BIT_LAYOUT
 from . import warmup
 from .warmup import attach
 
@@ -37,7 +38,11 @@ def _gather_pa_asm(k_cache, v_cache, blocks, offsets):
     return keys, values
 
 
-GATHERS: dict[str, Gather] = {"NHD": _gather_nhd, PA_ASM_LAYOUT: _gather_pa_asm}
+GATHERS: dict[str, Gather] = {
+    "NHD": _gather_nhd,
+    PA_ASM_LAYOUT: _gather_pa_asm,
+    PA_ASM_8BIT_LAYOUT: _gather_pa_asm,
+}
 
 
 def _history(spec, gather: Gather, k_cache, v_cache, block_tables, seq_lens, k_scale, v_scale):
@@ -177,10 +182,31 @@ def paged_decode(spec, platform: Platform):
     return attach(run, warmup.decode)
 
 
+class _TokenScales:
+    """pa_fwd_asm reads an 8-bit cache's scales per token, float32 [num_blocks, Hkv, block_size]
+    (op_tests/test_pa.py passes a per-tensor scale as that tensor filled with it). The contract's scales
+    are per-layer constants of shape [1], set at load: each layer's pair is expanded once, on its first
+    call, and kept together with the scale tensors it came from, so their addresses stay theirs."""
+
+    def __init__(self) -> None:
+        self.made: dict[tuple[int, ...], tuple[torch.Tensor, ...]] = {}
+
+    def get(self, k_cache, k_scale, v_scale) -> tuple[torch.Tensor, torch.Tensor]:
+        n, h, _, bs, _ = k_cache.shape
+        key = (k_scale.data_ptr(), v_scale.data_ptr(), n, h, bs)
+        hit = self.made.get(key)
+        if hit is None:
+            per_token = [s.reshape(1, 1, 1).expand(n, h, bs).contiguous() for s in (k_scale, v_scale)]
+            hit = self.made[key] = (k_scale, v_scale, *per_token)
+        return hit[2], hit[3]
+
+
 def pa_asm_decode(spec, platform: Platform):
-    """attention.decode on the AITER_PA_ASM cache -> aiter.pa_fwd_asm. The kernel's softmax scale is fixed
-    at 1/sqrt(head_dim), so another scale is folded into q (one multiply, skipped when it is 1)."""
+    """attention.decode on the AITER_PA_ASM / AITER_PA_ASM_8BIT cache -> aiter.pa_fwd_asm. The kernel's
+    softmax scale is fixed at 1/sqrt(head_dim), so another scale is folded into q (one multiply, skipped
+    when it is 1). fp8 caches pass the layer's k_scale/v_scale as per-token scales."""
     root = spec.head_dim**0.5
+    scales = _TokenScales() if spec.fp8_kv else None
 
     def run(
         q,
@@ -201,7 +227,10 @@ def pa_asm_decode(spec, platform: Platform):
             q = q * factor
         elif q.stride(1) != q.shape[2] or q.stride(2) != 1:  # rows may be strided, heads must be packed
             q = q.contiguous()
-        out = aiter.pa_fwd_asm(q, k_cache, v_cache, block_tables, seq_lens, block_tables.stride(0))
+        k_q, v_q = scales.get(k_cache, k_scale, v_scale) if scales is not None else (None, None)
+        out = aiter.pa_fwd_asm(
+            q, k_cache, v_cache, block_tables, seq_lens, block_tables.stride(0), K_QScale=k_q, V_QScale=v_q
+        )
         return out.masked_fill_((seq_lens == 0).view(-1, 1, 1), 0)
 
     return attach(run, warmup.decode)
@@ -224,9 +253,13 @@ def write_kv(spec, platform: Platform):
 
 
 def write_kv_pa_asm(spec, platform: Platform):
-    """attention.write_kv into the AITER_PA_ASM cache -> aiter.reshape_and_cache(asm_layout=True)."""
+    """attention.write_kv into the AITER_PA_ASM / AITER_PA_ASM_8BIT cache ->
+    aiter.reshape_and_cache(asm_layout=True); fp8 caches store k / k_scale."""
+    kv_cache_dtype = "fp8" if spec.fp8_kv else "auto"
 
     def run(k, v, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None):
-        aiter.reshape_and_cache(k, v, k_cache, v_cache, slot_mapping, "auto", None, None, asm_layout=True)
+        aiter.reshape_and_cache(
+            k, v, k_cache, v_cache, slot_mapping, kv_cache_dtype, k_scale, v_scale, asm_layout=True
+        )
 
     return attach(run, warmup.write_kv)

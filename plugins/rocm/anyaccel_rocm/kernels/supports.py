@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -13,7 +14,8 @@ from anyaccel.platforms.base import Platform
 
 from .. import gates
 from ..layouts import NAME as PA_ASM_LAYOUT
-from ..layouts import X as PA_ASM_X
+from ..layouts import NAME_8BIT as PA_ASM_8BIT_LAYOUT
+from ..layouts import PACKS as PA_ASM_PACKS
 
 Reason = str | None
 HALF = (torch.float16, torch.bfloat16)
@@ -54,13 +56,21 @@ def _kv_dtype(spec: Any, platform: Platform) -> Reason:
     return f"KV cache dtype {_name(cache)} differs from the compute dtype {_name(spec.dtype)}"
 
 
-def _pa_asm_cache(spec: Any, platform: Platform) -> Reason:
-    """The x-packed layout is defined for 16-bit caches (x = 8) with whole 8-element packs."""
-    if spec.cache_dtype not in HALF:
-        cache = _name(spec.cache_dtype)
-        return f"the {PA_ASM_LAYOUT} layout holds 16-bit caches (x = {PA_ASM_X}); the cache is {cache}"
-    if spec.head_dim % PA_ASM_X or spec.block_size % PA_ASM_X:
-        return f"the {PA_ASM_LAYOUT} layout needs head_dim and block_size multiples of {PA_ASM_X}"
+def _pa_asm_cache(spec: Any, platform: Platform, layout: str) -> Reason:
+    """AITER_PA_ASM holds 16-bit caches (x = 8), AITER_PA_ASM_8BIT fp8 caches in the gfx's fp8 (x = 16);
+    both in whole x-element packs of head_dim and block_size."""
+    x = PA_ASM_PACKS[layout]
+    cache = _name(spec.cache_dtype)
+    if layout == PA_ASM_8BIT_LAYOUT:
+        if not spec.fp8_kv:
+            return f"the {layout} layout holds fp8 caches (x = {x}); the cache is {cache}"
+        reason = _kv_dtype(spec, platform)
+        if reason:
+            return reason
+    elif spec.cache_dtype not in HALF:
+        return f"the {layout} layout holds 16-bit caches (x = {x}); the cache is {cache}"
+    if spec.head_dim % x or spec.block_size % x:
+        return f"the {layout} layout needs head_dim and block_size multiples of {x}"
     return None
 
 
@@ -92,8 +102,11 @@ def prefill(spec: Any, platform: Platform) -> Reason:
     )
 
 
-def prefill_pa_asm(spec: Any, platform: Platform) -> Reason:
-    return _pa_asm_cache(spec, platform) or prefill(spec, platform)
+def prefill_pa_asm(spec: Any, platform: Platform, layout: str = PA_ASM_LAYOUT) -> Reason:
+    return _pa_asm_cache(spec, platform, layout) or prefill(spec, platform)
+
+
+prefill_pa_asm_8bit = partial(prefill_pa_asm, layout=PA_ASM_8BIT_LAYOUT)
 
 
 def decode_v1(spec: Any, platform: Platform) -> Reason:
@@ -120,10 +133,12 @@ def decode_v1(spec: Any, platform: Platform) -> Reason:
     )
 
 
-def decode_pa_asm(spec: Any, platform: Platform) -> Reason:
-    """pa_fwd_asm (csrc/py_itfs_cu/asm_pa.cu, hsa/<gfx>/pa/pa_asm.csv)."""
+def decode_pa_asm(spec: Any, platform: Platform, layout: str = PA_ASM_LAYOUT) -> Reason:
+    """pa_fwd_asm (csrc/py_itfs_cu/asm_pa.cu, hsa/<gfx>/pa/pa_asm.csv): 16-bit caches, or fp8 caches with
+    per-token scales (the layer's per-tensor scale, expanded) on their own 16-element packs."""
     gfx = platform.capability.name
     q_type = {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(spec.dtype, _name(spec.dtype))
+    kv_type = "fp8" if spec.fp8_kv else q_type
     gqa = spec.num_q_heads // max(spec.num_kv_heads, 1)
     return _first(
         lambda: (
@@ -136,13 +151,7 @@ def decode_pa_asm(spec: Any, platform: Platform) -> Reason:
             if spec.block_size == gates.PA_ASM_BLOCK_SIZE
             else f"block_size {spec.block_size}: pa_fwd_asm's decode kernels read 16-token blocks"
         ),
-        lambda: (
-            "fp8 KV cache: pa_fwd_asm reads per-token scales [num_blocks, Hkv, block_size]; the cache has "
-            "one per-tensor scale (aiter.paged_decode serves it)"
-            if spec.fp8_kv
-            else None
-        ),
-        lambda: _pa_asm_cache(spec, platform),
+        lambda: _pa_asm_cache(spec, platform, layout),
         lambda: (
             "sliding window, soft-cap or sinks: pa_fwd_asm has none"
             if spec.sliding_window > 0 or spec.softcap > 0 or spec.sinks
@@ -151,8 +160,8 @@ def decode_pa_asm(spec: Any, platform: Platform) -> Reason:
         lambda: (
             None
             if spec.num_q_heads % spec.num_kv_heads == 0
-            and gates.pa_asm_kernel(gfx, q_type, q_type, gqa) is not None
-            else f"no pa_fwd_asm kernel for q {q_type}, kv {q_type}, GQA ratio {gqa} on {gfx} "
+            and gates.pa_asm_kernel(gfx, q_type, kv_type, gqa) is not None
+            else f"no pa_fwd_asm kernel for q {q_type}, kv {kv_type}, GQA ratio {gqa} on {gfx} "
             f"(hsa/{gfx}/pa/pa_asm.csv: GQA up to 8 or 16)"
         ),
     )
@@ -162,8 +171,14 @@ def write_kv(spec: Any, platform: Platform) -> Reason:
     return _kv_dtype(spec, platform)
 
 
-def write_kv_pa_asm(spec: Any, platform: Platform) -> Reason:
-    return _pa_asm_cache(spec, platform)
+decode_pa_asm_8bit = partial(decode_pa_asm, layout=PA_ASM_8BIT_LAYOUT)
+
+
+def write_kv_pa_asm(spec: Any, platform: Platform, layout: str = PA_ASM_LAYOUT) -> Reason:
+    return _pa_asm_cache(spec, platform, layout)
+
+
+write_kv_pa_asm_8bit = partial(write_kv_pa_asm, layout=PA_ASM_8BIT_LAYOUT)
 
 
 # --- norms, rope, activations -----------------------------------------------------------------------------

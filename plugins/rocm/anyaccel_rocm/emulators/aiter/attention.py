@@ -150,6 +150,12 @@ def pa_fwd_asm(
     )
     quant = kv_type in ("fp8", "int8")
     check(not quant or (K_QScale is not None and V_QScale is not None), "8-bit KV needs K_QScale/V_QScale")
+    if quant:  # the kernel takes only their addresses: dense float32 [num_blocks, Hkv, block_size]
+        for name, s in (("K_QScale", K_QScale), ("V_QScale", V_QScale)):
+            check(
+                s.dtype == torch.float32 and tuple(s.shape) == (n, hkv, bs) and s.is_contiguous(),
+                f"{name} must be contiguous float32 [{n}, {hkv}, {bs}], got {s.dtype} {list(s.shape)}",
+            )
 
     def keys(blk: int) -> torch.Tensor:  # [bs, Hkv, D]
         k = K[blk].permute(2, 0, 1, 3).reshape(bs, hkv, d).float()
