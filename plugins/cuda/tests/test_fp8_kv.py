@@ -10,6 +10,8 @@ Emulation checks our side (dtypes passed, scales, q quantization), not trtllm-ge
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
 
 import pytest
@@ -120,3 +122,43 @@ def test_decode_makes_the_fused_scale_once_per_k_scale_tensor(trtllm):
     first = fused(k_scale)
     assert fused(k_scale) is first
     assert first.item() == pytest.approx(0.5 * 0.125 * trtllm.LOG2E)
+
+
+def test_fp8_cache_cases_beyond_the_kits_grid():
+    """The kit's builders and oracles on fp8 shapes its grid does not hold (bf16, head dim 256, GQA 8, a
+    window, sinks, a cached prefix), two seeds each: the e4m3 query of prefill stays within the
+    contract's fp8-cache tolerance."""
+    from anyaccel.conformance.case import Case
+    from anyaccel.conformance.cases import attention as kit
+    from anyaccel.conformance.oracles import attention as oracle
+    from anyaccel.conformance.runner import run_case
+
+    shape = kit.Shape(BF16, 16, 2, 256, 32, "HND", kv_dtype=E4M3, window=40, sinks=True)
+    cases = [
+        Case(
+            "attention.prefill",
+            "fp8 hd256",
+            shape.spec(True),
+            kit._make_prefill(shape, (30, 3), (25, 70)),
+            functools.partial(oracle.prefill, "HND"),
+            shape.tolerance(),
+        ),
+        Case(
+            "attention.decode",
+            "fp8 hd256",
+            shape.spec(),
+            kit._make_decode(shape, (90, 1, 0)),
+            functools.partial(oracle.decode, "HND"),
+            shape.tolerance(),
+        ),
+    ]
+    with override({"ANYACCEL_EMULATE": "cuda:sm_100"}):
+        ctx = context.get()
+        for case in cases:
+            name = "flashinfer.trtllm_" + case.op.split(".")[1]
+            record = next(k for k in ctx.kernels_for(case.op) if k.name == name)
+            for seed in range(2):
+                result = run_case(
+                    record, dataclasses.replace(case, seed=seed), ctx.platform, "cpu", False, {}
+                )
+                assert result.status == "passed", (case.op, seed, result.detail)
