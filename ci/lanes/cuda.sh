@@ -143,13 +143,18 @@ assert info['platform']['name'] == 'cuda' and plugin['status'] == 'active', (inf
 print(info['platform']['device_name'], info['platform']['capability'], 'anyaccel-cuda active')
 "
 
-# 4. conformance on the device: the plugin op by op (a timeout loses one op, not all), then Triton
+# 4. conformance on the device: the plugin op by op (a timeout loses one op, not all); Triton's in 4b
 OPS=$("$PY" -c "from anyaccel_cuda.kernels import KERNELS; print(' '.join(sorted({k.op for k in KERNELS})))" \
   2>/dev/null || echo "")
+if [ -z "$OPS" ]; then
+  record check "failed: the plugin's ops could not be listed (is anyaccel-cuda installed?)" 0 "import anyaccel_cuda"
+  FAILED=1
+fi
 for op in $OPS; do
   gpu_step "check-$op" 120 "$OUT/conformance-cuda-$op.json" "${AA[@]}" check --plugin anyaccel-cuda --op "$op" \
     --json --junit "$OUT/junit-cuda-$op.xml"
 done
+
 # 5. benchmarks (on a dry run: tiny shapes on the emulated device, to exercise the script)
 if [ "$DRY" = 1 ]; then
   step bench 120 - "$PY" ci/lanes/cuda_bench.py "$OUT/bench-cuda.json" --quick
