@@ -52,6 +52,9 @@ FIA_DTYPES = frozenset({torch.float16, torch.bfloat16})  # query: float16, bfloa
 MASK_SIZE = 2048
 SPARSE_CAUSAL = 3  # rightDownCausal: the new tokens sit at the end of their sequence (VA attention_v1.py)
 SPARSE_BAND = 4  # band with pre_tokens/next_tokens: sliding windows (VA attention_v1.py)
+# A window of W keys (the current one included) is pre_tokens = W - 1: OP_PLUGIN's
+# torch_npu-npu_fusion_attention.md example masks keys with k < q - pre_tokens (tril(k=-pre_tokens-1)).
+# VA attention_v1.py passes pre_tokens = sliding_window, one key more by that reading (unconfirmed on device).
 # npu_fused_infer_attention_score_v2 learnable_sink (WHEEL): bfloat16 [Hq], TND only, value D <= 128,
 # no quantization.
 SINK_MAX_V_HEAD_DIM = 128
@@ -71,8 +74,10 @@ PA_A2_HEAD_DIMS = frozenset({512})  # VA attention/utils.py
 NZ_BLOCK_SIZES = frozenset({128})
 
 # --- rope ------------------------------------------------------------------------------------------------
-# npu_mrope (WHEEL): rotary_dim a multiple of 32 for 16-bit inputs, 16 for float32; modes "half" and
-# "interleave" (the wheel's doc; VA passes "interleaved" in places, which this reading does not confirm).
+# npu_mrope (WHEEL): rotary_dim a multiple of 32 for 16-bit inputs, 16 for float32; rotary_mode "half" or
+# "interleave": OP_PLUGIN op_plugin/ops/opapi/RopeWithSinCosCacheKernelNpuOpApi.cpp accepts exactly these two
+# (its docs/zh/.../torch_npu-npu_mrope.md says "interleaved", as VA ops/rotary_embedding.py passes for GPT-J
+# rope, which that check refuses).
 MROPE_ALIGN = {torch.float16: 32, torch.bfloat16: 32, torch.float32: 16}
 # SGLang (python/sglang/srt/layers/rotary_embedding.py forward_npu) takes npu_mrope only while the query
 # row (heads * head size) is at most 4096 wide, and torch otherwise.
@@ -81,8 +86,12 @@ MROPE_MAX_WIDTH = 4096
 APPLY_ROPE_HEAD_DIMS = frozenset({64, 128})
 
 # --- MoE -------------------------------------------------------------------------------------------------
-# npu_moe_gating_top_k_softmax (WHEEL): k <= 1024; VA's 310P router calls it in chunks of <= 1024 tokens.
+# npu_moe_gating_top_k_softmax (WHEEL): k <= 1024. WHEEL and OP_PLUGIN's doc name Atlas A2/A3 (float16,
+# bfloat16, float32); VA runs it on the 310P too (_310p/fused_moe/grouped_topk_router.py), with float16 logits
+# ("only supports DT_FLOAT16 + ND" there) in calls of at most 1024 tokens.
 TOPK_SOFTMAX_MAX_K = 1024
+TOPK_SOFTMAX_310P_DTYPE = torch.float16
+TOPK_SOFTMAX_310P_TOKENS = 1024
 # npu_moe_gating_top_k (WHEEL): E <= 2048, E / groups > 2, align32(E / groups) * groups <= 2048, renorm 0.
 GATING_MAX_EXPERTS = 2048
 # npu_moe_init_routing_v2 (WHEEL): expert_num in (0, 10240] for count mode (expert_tokens_num_type 1).

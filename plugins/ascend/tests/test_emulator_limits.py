@@ -178,6 +178,14 @@ def test_310p_has_no_bfloat16_and_no_scatter(on_310p):
         )
 
 
+def test_310p_gating_top_k_softmax_takes_float16_only(on_310p):
+    logits = torch.randn(3, 8)
+    with pytest.raises(NpuError, match="float16"):
+        npu.npu_moe_gating_top_k_softmax(logits, None, k=2)
+    y, ids, _ = npu.npu_moe_gating_top_k_softmax(logits.half(), None, k=2)
+    assert y.dtype == torch.float16 and ids.shape == (3, 2)
+
+
 def test_norms_return_torch_npu_tuples():
     x, r, w = torch.randn(3, 64), torch.randn(3, 64), torch.randn(64)
     y, rstd = npu.npu_rms_norm(x, w, 1e-6)

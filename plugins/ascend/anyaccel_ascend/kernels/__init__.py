@@ -155,8 +155,16 @@ KERNELS: list[Kernel] = [
         "moe.topk",
         "gating_top_k_softmax",
         "moe:topk_softmax",
-        gates.ALL_SERVED,
+        gates.A2_A3,
         dtypes=FLOATS,
+        supports=supports.topk_softmax,
+    ),
+    _kernel(
+        "moe.topk",
+        "gating_top_k_softmax_310p",
+        "moe:topk_softmax_310p",
+        gates.INFERENCE_310P,
+        dtypes=frozenset({gates.TOPK_SOFTMAX_310P_DTYPE}),
         supports=supports.topk_softmax,
     ),
     _kernel(

@@ -1,7 +1,9 @@
 """moe.topk and moe.experts through torch_npu's MoE operators.
 
 topk (softmax scoring): npu_moe_gating_top_k_softmax(logits, None, k) on float32 logits (so the weights it
-    returns are float32), then the contract's renormalisation and scaling.
+    returns are float32), then the contract's renormalisation and scaling. On the 310P, as vllm-ascend's
+    310P router calls it: float16 logits (its only dtype there) in calls of at most 1024 tokens; it picks the
+    experts, and their weights are recomputed in float32 (its float16 ones would round the contract's).
 topk (sigmoid scoring, with or without groups and a correction bias): npu_moe_gating_top_k with norm_type 1,
     groups scored by the sum of their two best choice scores when a bias is given (group_select_mode 1,
     DeepSeek-V3) and by their best otherwise (0). Without renormalisation the weights are read from its
@@ -35,6 +37,31 @@ def topk_softmax(
     routed_scaling_factor=1.0,
 ):
     weights, ids, _ = torch_npu.npu_moe_gating_top_k_softmax(router_logits.float(), None, k=top_k)
+    return _scaled(weights, ids, renormalize, routed_scaling_factor)
+
+
+def topk_softmax_310p(
+    router_logits,
+    top_k,
+    scoring="softmax",
+    renormalize=True,
+    n_group=1,
+    topk_group=1,
+    correction_bias=None,
+    routed_scaling_factor=1.0,
+):
+    ids = torch.cat(
+        [
+            torch_npu.npu_moe_gating_top_k_softmax(part.to(gates.TOPK_SOFTMAX_310P_DTYPE), None, k=top_k)[1]
+            for part in router_logits.split(gates.TOPK_SOFTMAX_310P_TOKENS)
+        ]
+    )
+    # its float16 weights would round the contract's float32 ones: recomputed for the chosen experts
+    weights = torch.softmax(router_logits.float(), dim=-1).gather(1, ids.long())
+    return _scaled(weights, ids, renormalize, routed_scaling_factor)
+
+
+def _scaled(weights, ids, renormalize, routed_scaling_factor):
     if renormalize:
         weights = weights / weights.sum(dim=-1, keepdim=True)
     if routed_scaling_factor != 1.0:

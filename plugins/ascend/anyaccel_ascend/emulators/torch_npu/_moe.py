@@ -1,7 +1,8 @@
 """MoE routing and expert GEMMs (torch_npu 2.14 _op_plugin_docs.py and meta registrations).
 
 npu_moe_gating_top_k_softmax(x, finished=None, k=1) -> (y, expert_idx, row_idx)
-    x 2-D/3-D float16/bfloat16/float32; 0 < k <= E, k <= 1024. y: the k largest softmax probabilities in
+    x 2-D/3-D float16/bfloat16/float32 (float16 only on the 310P, per vllm-ascend's 310P router); 0 < k <= E,
+    k <= 1024. y: the k largest softmax probabilities in
     x's dtype; expert_idx int32; row_idx int32, row_idx[t, j] = j * T + t. `finished` is not emulated.
 npu_moe_gating_top_k(x, k, bias=None, input_ids=None, tid2eid=None, k_group=1, group_count=1,
                      group_select_mode=0, renorm=0, norm_type=0, out_flag=False,
@@ -42,7 +43,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import FLOATS, NotEmulated, dtype_of_soc, require, unused
+from ._checks import FLOATS, NotEmulated, dtype_of_soc, is_310p, require, unused
 
 
 def npu_moe_gating_top_k_softmax(
@@ -53,6 +54,7 @@ def npu_moe_gating_top_k_softmax(
     require(x.dim() in (2, 3), fn, "x must be 2-D or 3-D")
     require(x.dtype in FLOATS, fn, f"dtype {x.dtype}: float16, bfloat16 or float32")
     dtype_of_soc(fn, x.dtype)
+    require(not is_310p() or x.dtype == torch.float16, fn, "the Atlas inference series (310P) takes float16")
     require(
         0 < k <= x.shape[-1] and k <= 1024, fn, f"k={k} must satisfy 0 < k <= {x.shape[-1]} and k <= 1024"
     )
