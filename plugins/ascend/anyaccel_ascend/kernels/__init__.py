@@ -3,7 +3,9 @@ torch_npu (or, emulated, its stand-in) only when selected.
 
 Each record names the SoCs it runs on (gates.py: the products torch_npu documents each function for, and
 the path vllm-ascend takes per SoC), the dtypes, and a `supports` predicate with the rest of torch_npu's
-limits. All are verified against the torch_npu emulator only (`verified="emulator"`).
+limits. All are verified against the torch_npu emulator only (`verified="emulator"`). The calls' argument
+names and order are torch_npu's registered schemas (gates.py: OP_PLUGIN @ 517f2e7), which the emulator
+takes exactly (tests/test_emulator_signatures.py).
 """
 
 from __future__ import annotations
