@@ -59,6 +59,11 @@ class Kernel:
                  the reference), "cpu", "interpreter" (Triton's), "emulator" (the vendor API replaced by the
                  owning plugin's plain-torch emulator: proves the glue, not the vendor kernel), "hardware"
                  (on the device itself, recorded in docs/hardware-results.md)
+    capturable:  host graphs (anyaccel.graphs) may record it: given its arguments' shapes and non-tensor
+                 values it makes the same torch and registered foreign calls every time, reads tensor data
+                 only inside them (no .tolist(), no numpy, no state kept in Python between calls) and has
+                 no per-batch plan. The engine replays decode steps from such graphs on the host only when
+                 every kernel of the model is capturable.
     """
 
     op: str
@@ -78,6 +83,7 @@ class Kernel:
     prepare: str | None = None
     verified: str = ""
     features: frozenset[str] = frozenset()
+    capturable: bool = False
 
     def __post_init__(self) -> None:
         if "." not in self.name or ":" not in self.target:

@@ -19,6 +19,7 @@ from anyaccel.platforms.base import Platform
 from anyaccel.registry import Kernel
 from anyaccel.targets import TargetError
 
+from .capture import check_replay
 from .case import Case, Comparison
 from .cases import cases_for
 from .compare import outputs
@@ -135,7 +136,13 @@ def run_case(
         got = outputs(opdef, dargs, dkwargs, fns[case.spec](*dargs, **dkwargs))
     except Exception as exc:
         return CaseResult(case.id, "failed", detail=f"raised {type(exc).__name__}: {str(exc)[:200]}")
-    return verdict(case.id, case.compare_outputs(got, want))
+    result = verdict(case.id, case.compare_outputs(got, want))
+    if kernel.capturable and result.status == "passed":
+        following = to_device(case.make(case.seed + 1), device)
+        problem = check_replay(opdef, fns[case.spec], (dargs, dkwargs), following)
+        if problem and not problem.startswith("skip:"):
+            return CaseResult(case.id, "failed", detail=f"host graph: {problem}")
+    return result
 
 
 def case_family(case: Case) -> str:

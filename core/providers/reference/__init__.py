@@ -41,6 +41,18 @@ TARGETS: dict[str, str] = {
 }
 
 
+# Pure torch with no host reads of tensor data: host graphs may record them (Kernel.capturable).
+CAPTURABLE = frozenset(
+    {
+        "norm.rms_norm",
+        "norm.add_rms_norm",
+        "rope.apply",
+        "activation.silu_and_mul",
+        "activation.gelu_and_mul",
+        "linear.gemm",
+    }
+)
+
 # Built per spec (target(spec, platform) returns the kernel): the cache layout is not visible from the call.
 FACTORY_OPS = frozenset({"attention.prefill", "attention.decode", "attention.write_kv"})
 
@@ -68,6 +80,7 @@ def anyaccel_kernels() -> list[Kernel]:
             verified="oracle",
             factory=op in FACTORY_OPS,
             supports=_reads_layout if op in FACTORY_OPS else None,
+            capturable=op in CAPTURABLE,
         )
         for op, target in TARGETS.items()
     ]

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from anyaccel.graphs import register_foreign
+
 SOURCES = Path(__file__).parent / "csrc"
 FLAGS = ("-O3", "-march=native", "-std=gnu11", "-fopenmp", "-fPIC", "-shared", "-fno-math-errno")
 
@@ -122,6 +124,7 @@ def _load() -> ctypes.CDLL | NativeBuildError:
     for name, (args, result) in SIGNATURES.items():
         fn = getattr(lib, name)
         fn.argtypes, fn.restype = args, result
+    register_foreign(lib, SIGNATURES)  # decode steps captured in host graphs replay these calls
     return lib
 
 

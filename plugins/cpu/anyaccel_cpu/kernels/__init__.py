@@ -53,6 +53,7 @@ KERNELS: list[Kernel] = [
         factory=True,
         kv_layout="NHD",
         priority=NATIVE,
+        capturable=True,
     ),
     _kernel(
         "attention.decode",
@@ -71,6 +72,7 @@ KERNELS: list[Kernel] = [
         factory=True,
         kv_layout="NHD",
         priority=NATIVE,
+        capturable=True,
     ),
     _kernel("attention.write_kv", "write_kv", "attention:write_kv", factory=True, kv_layout="NHD"),
     _kernel(
@@ -80,6 +82,7 @@ KERNELS: list[Kernel] = [
         dtypes=F32,
         supports=native_supports,
         priority=NATIVE,
+        capturable=True,
     ),
     _kernel(
         "linear.gemm",
@@ -96,6 +99,7 @@ KERNELS: list[Kernel] = [
         dtypes=F32,
         supports=native_w4_supports,
         priority=NATIVE,
+        capturable=True,
     ),
     _kernel(
         "quant.w8a16_gemm",
@@ -104,6 +108,7 @@ KERNELS: list[Kernel] = [
         dtypes=F32,
         supports=native_supports,
         priority=NATIVE,
+        capturable=True,
     ),
     _kernel(
         "quant.w4a8_gemm",
@@ -112,6 +117,7 @@ KERNELS: list[Kernel] = [
         dtypes=F32,
         supports=native_q8_supports,
         priority=NATIVE,
+        capturable=True,
     ),
     _kernel(
         "quant.w8a8_gemm",
@@ -120,6 +126,7 @@ KERNELS: list[Kernel] = [
         dtypes=F32,
         supports=native_q8_supports,
         priority=NATIVE,
+        capturable=True,
     ),
     _kernel(
         "moe.experts",
@@ -146,8 +153,9 @@ KERNELS: list[Kernel] = [
         dtypes=F32,
         supports=native_supports,
         priority=NATIVE,
+        capturable=True,
     ),
-    _kernel("norm.rms_norm", "rms_norm", "norm:rms_norm"),
+    _kernel("norm.rms_norm", "rms_norm", "norm:rms_norm", capturable=True),
     _kernel(
         "norm.add_rms_norm",
         "native_add_rms_norm",
@@ -155,8 +163,9 @@ KERNELS: list[Kernel] = [
         dtypes=F32,
         supports=native_supports,
         priority=NATIVE,
+        capturable=True,
     ),
-    _kernel("norm.add_rms_norm", "add_rms_norm", "norm:add_rms_norm"),
+    _kernel("norm.add_rms_norm", "add_rms_norm", "norm:add_rms_norm", capturable=True),
     _kernel(
         "rope.apply",
         "native_rope",
@@ -164,6 +173,7 @@ KERNELS: list[Kernel] = [
         dtypes=F32,
         supports=native_supports,
         priority=NATIVE,
+        capturable=True,
     ),
     _kernel(
         "moe.topk", "native_topk", "moe:topk", dtypes=FLOATS, supports=native_topk_supports, priority=NATIVE

@@ -1,0 +1,165 @@
+"""Host graphs: one run of a function recorded as a flat list of calls, replayed without the Python between.
+
+The host's counterpart of CUDA graphs. A decode step on a small model makes about ten kernel calls per layer
+that each take microseconds, and the Python between them (module calls, argument checks, allocations) costs as
+much again. `HostGraph.capture(fn)` runs `fn` once and records, in order:
+
+- every torch operation that computes or writes, seen through a TorchDispatchMode (views and allocations are
+  not recorded: their memory is fixed once made), and
+- every call into a foreign library registered with `register_foreign` (the CPU plugin's C kernels, called
+  through ctypes), with its arguments and its return value.
+
+The graph keeps every tensor of that run alive, so the recorded addresses stay valid. `replay()` makes the
+same calls again: a caller writes new inputs into the tensors the captured run read (copy_) and reads the
+results from the tensors it returned. A torch operation that made a new tensor computes it again and copies
+it into the recorded one; a foreign call must return what it returned at capture (its status), else replay
+stops with ReplayMismatch naming the function.
+
+Replay is exact for a function whose calls depend only on its tensors' contents and on values fixed at
+capture (shapes, Python numbers). A capture refuses (NotCapturable) what it can see break that: a host read
+of tensor data (.item(), bool(t), torch.equal: a decision the replay could not remake), output shapes that
+depend on data (nonzero, boolean masks) and random numbers. It cannot see Python reading tensor memory
+directly (tolist, numpy) or a kernel's own Python state: kernels declare that they do neither with
+Kernel.capturable, and the engine captures only models whose every kernel does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+_REFUSED_TAGS = (
+    torch.Tag.data_dependent_output,
+    torch.Tag.dynamic_output_shape,
+    torch.Tag.nondeterministic_seeded,
+)
+_ALLOCATIONS = frozenset(
+    {
+        torch.ops.aten.empty.memory_format,
+        torch.ops.aten.empty_strided.default,
+        torch.ops.aten.empty_like.default,
+        torch.ops.aten.new_empty.default,
+        torch.ops.aten.new_empty_strided.default,
+    }
+)
+
+_FOREIGN: list[tuple[Any, tuple[str, ...]]] = []  # (library, function names) whose calls captures record
+_CAPTURING = threading.Lock()
+
+
+class NotCapturable(RuntimeError):
+    """The function did something a replay could not repeat; run it eagerly."""
+
+
+class ReplayMismatch(RuntimeError):
+    """A foreign call returned another status than at capture (a bad id, out of memory): the caller should
+    run the function eagerly, where the kernel raises its own error."""
+
+
+def register_foreign(library: Any, names: Iterable[str]) -> None:
+    """Make captures record calls to `library.<name>` (a ctypes CDLL's functions, say). Calls must be made
+    through the attribute at call time (`library.fn(...)`, not a saved `fn`), since a capture swaps the
+    attributes for recorders and puts them back after."""
+    _FOREIGN.append((library, tuple(names)))
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in _tensors(item)]
+    return []
+
+
+class _TorchCall:
+    """One recorded torch operation: replayed by calling it again on the same arguments; a fresh result is
+    copied into the tensor the captured run produced (in-place results alias it already)."""
+
+    def __init__(self, func: Any, args: tuple, kwargs: dict, outputs: list[torch.Tensor]):
+        self.func, self.args, self.kwargs, self.outputs = func, args, kwargs, outputs
+        self.name = str(func)
+
+    def __call__(self) -> None:
+        fresh = _tensors(self.func(*self.args, **self.kwargs))
+        for recorded, new in zip(self.outputs, fresh, strict=True):
+            if new.data_ptr() != recorded.data_ptr():
+                recorded.copy_(new)
+
+
+class _Recorder(TorchDispatchMode):
+    """Records computing torch calls into `calls`, and keeps every tensor the run makes in `made`: a
+    foreign call's arguments are bare addresses, so a tensor only a foreign call read or wrote (a kernel's
+    output buffer) would otherwise be freed, and replay would write into memory someone else owns."""
+
+    def __init__(self, calls: list[tuple[Callable[..., Any], tuple, Any, str]], made: list[torch.Tensor]):
+        super().__init__()
+        self.calls, self.made = calls, made
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if any(tag in func.tags for tag in _REFUSED_TAGS):
+            raise NotCapturable(f"{func} reads tensor data on the host or makes data-dependent shapes")
+        out = func(*args, **kwargs)
+        outputs = _tensors(out)
+        self.made.extend(outputs)
+        if func.is_view or func in _ALLOCATIONS:
+            return out
+        if not outputs and out is not None:
+            raise NotCapturable(f"{func} returned a host value ({type(out).__name__}) computed from tensors")
+        self.calls.append((_TorchCall(func, args, kwargs, outputs), (), None, str(func)))
+        return out
+
+
+class _ForeignRecorder:
+    def __init__(self, fn: Callable[..., Any], name: str, calls: list):
+        self.fn, self.name, self.calls = fn, name, calls
+
+    def __call__(self, *args: Any) -> Any:
+        result = self.fn(*args)
+        self.calls.append((self.fn, args, result, self.name))
+        return result
+
+
+class HostGraph:
+    """A recorded run of a function. Holds every tensor that run touched (so their memory stays put) and
+    the calls to make again; see the module docstring for what replay guarantees."""
+
+    def __init__(self, calls: list[tuple[Callable[..., Any], tuple, Any, str]], keep: Any):
+        self.calls, self._keep = calls, keep
+
+    @classmethod
+    def capture(cls, fn: Callable[[], Any]) -> tuple[HostGraph, Any]:
+        """Run fn() once, recording it; returns (graph, fn's result). Raises NotCapturable (fn's effects
+        up to there have happened, as in an eager run) when fn did something replay could not repeat."""
+        if not _CAPTURING.acquire(blocking=False):
+            raise NotCapturable("another capture is running (captures do not nest)")
+        calls: list[tuple[Callable[..., Any], tuple, Any, str]] = []
+        made: list[torch.Tensor] = []
+        swapped = []
+        try:
+            for library, names in _FOREIGN:
+                for name in names:
+                    original = getattr(library, name)
+                    setattr(library, name, _ForeignRecorder(original, name, calls))
+                    swapped.append((library, name, original))
+            with _Recorder(calls, made):
+                result = fn()
+        finally:
+            for library, name, original in swapped:
+                setattr(library, name, original)
+            _CAPTURING.release()
+        return cls(calls, (made, result)), result
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def replay(self) -> None:
+        """Make the recorded calls again, in order."""
+        for fn, args, expected, name in self.calls:
+            got = fn(*args)
+            if got != expected:
+                raise ReplayMismatch(f"{name} returned {got!r} on replay, {expected!r} when captured")
