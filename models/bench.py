@@ -21,11 +21,13 @@ bandwidth measured in the same run.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,9 @@ def _sync() -> None:
         torch.accelerator.synchronize()
 
 
-PEERS = ("transformers", "llama.cpp")
+# eager: ours with every decode step run through Python (LLM(enforce_eager=True)), the host graphs' baseline
+PEERS = ("transformers", "llama.cpp", "eager")
+OURS = ("ours", "eager")
 
 
 def _is_gguf(model_dir: str) -> bool:
@@ -66,6 +70,7 @@ def _ours(
     dtype: str,
     seed: int,
     activations: str = "float",
+    enforce_eager: bool = False,
 ) -> dict[str, Any]:
     from .engine.llm import LLM, Stats
     from .engine.sampling import SamplingParams
@@ -77,6 +82,7 @@ def _ours(
         max_num_seqs=max(batch, 1),
         progress=False,
         activations=activations,
+        enforce_eager=enforce_eager,
     )
     # warm-up on other prompts: the same ones would leave their blocks in the prefix cache, and the timed
     # run would skip most of its prefill (transformers' generate has no such cache)
@@ -193,7 +199,12 @@ def copy_bandwidth(nbytes: int = 256 << 20, repeats: int = 5) -> float:
     return 2 * nbytes / best
 
 
-WORKERS = {"ours": _ours, "transformers": _transformers, "llama.cpp": _llama_cpp}
+WORKERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "ours": _ours,
+    "eager": functools.partial(_ours, enforce_eager=True),
+    "transformers": _transformers,
+    "llama.cpp": _llama_cpp,
+}
 
 
 def _worker(
@@ -217,7 +228,7 @@ def _worker(
         str(output_len),
         dtype,
         str(seed),
-        *(["--activations", activations] if kind == "ours" else []),
+        *(["--activations", activations] if kind in OURS else []),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -387,7 +398,8 @@ def _main() -> None:
     p.add_argument("--activations", default="float", help="ours: float or int8 (LLM(activations=...))")
     a = p.parse_args()
     args = (a.model_dir, a.batch, a.input_len, a.output_len, a.dtype, a.seed)
-    print(json.dumps(_ours(*args, a.activations) if a.kind == "ours" else WORKERS[a.kind](*args)))
+    kwargs = {"activations": a.activations} if a.kind in OURS else {}
+    print(json.dumps(WORKERS[a.kind](*args, **kwargs)))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--vs",
         default="transformers",
         metavar="PEERS",
-        help="model: comma-separated peers, transformers and/or llama.cpp (needs llama-cpp-python, a GGUF)",
+        help="model: comma-separated peers: transformers, llama.cpp (needs llama-cpp-python, a GGUF), eager "
+        "(ours with every decode step run through Python, no host graphs)",
     )
     p.add_argument(
         "--batch", default="1,8", metavar="SIZES", help="model: comma-separated batch sizes (default 1,8)"

@@ -41,6 +41,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "arithmetic (faster on CPUs, further from the float model)",
     )
     p.add_argument(
+        "--enforce-eager",
+        action="store_true",
+        help="run every decode step through Python (default: replay host graphs of the kernel calls where "
+        "every bound kernel allows it)",
+    )
+    p.add_argument(
         "--chat",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -84,6 +90,7 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
         dequantize=args.dequantize,
         trust_remote_code=args.trust_remote_code,
         activations=args.activations,
+        enforce_eager=args.enforce_eager,
     )
     prompts = args.prompt or list(DEMO_PROMPTS if args.demo else QUESTIONS)
     chat = getattr(llm.tokenizer, "has_chat_template", False) if args.chat is None else args.chat
@@ -121,6 +128,7 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
             "decode_tokens": stats.decode_tokens,
             "prefill_tokens_per_s": stats.prefill_tokens / stats.prefill_s if stats.prefill_s else None,
             "decode_tokens_per_s": stats.decode_tokens / stats.decode_s if stats.decode_s else None,
+            "decode_graphs": {"on": llm.runner.graphs_off is None, "off_because": llm.runner.graphs_off},
         },
         "outputs": [
             {"prompt": p, "completion": o.text, "token_ids": o.token_ids}
@@ -164,7 +172,12 @@ def main(args: argparse.Namespace) -> int:
     print(f"\nprefill: {t['prefill_tokens']} tokens, {_rate(t['prefill_tokens_per_s'])}")
     print(
         f"decode:  {t['decode_tokens']} tokens in batches of up to {t['prompts']}, "
-        f"{_rate(t['decode_tokens_per_s'])}"
+        f"{_rate(t['decode_tokens_per_s'])}, "
+        + (
+            "steps replayed from host graphs"
+            if t["decode_graphs"]["on"]
+            else f"eager steps ({t['decode_graphs']['off_because']})"
+        )
     )
     print()
     for out in data["outputs"][: None if m.get("chat_template") else 2]:

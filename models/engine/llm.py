@@ -53,7 +53,10 @@ class LLM:
     block, None for the size the platform's attention kernels read (16 when any will do). Under torchrun the
     model is split across the ranks (tensor parallel; expert_parallel=True splits MoE experts instead).
     trust_remote_code: let transformers run code the checkpoint ships (its tokenizer's); off, such a
-    checkpoint is refused and nothing is asked on stdin. allow_nonfinite_weights: accept NaN/inf weights."""
+    checkpoint is refused and nothing is asked on stdin. allow_nonfinite_weights: accept NaN/inf weights.
+    enforce_eager: run every decode step through Python; by default decode steps on the host replay a
+    recorded graph of kernel calls where every bound kernel allows it (`llm.runner.graphs_off` says why
+    not otherwise; anyaccel.models.engine.decode_graphs)."""
 
     def __init__(
         self,
@@ -74,6 +77,7 @@ class LLM:
         trust_remote_code: bool = False,
         allow_nonfinite_weights: bool = False,
         activations: str = "float",
+        enforce_eager: bool = False,
     ):
         self.model_dir = Path(model_dir)
         self.gguf = GgufCheckpoint(self.model_dir) if is_gguf(self.model_dir) else None
@@ -102,6 +106,7 @@ class LLM:
             dequantize=dequantize,
             allow_nonfinite_weights=allow_nonfinite_weights,
             activations=activations,
+            enforce_eager=enforce_eager,
         )
         self.max_model_len = max_model_len
         self.blocks = BlockManager(self.runner.num_blocks, self.runner.block_size)

@@ -23,6 +23,7 @@ from ..layers.ops import resolutions
 from ..loader import CheckpointError, load_weights
 from ..parallel import Parallel
 from ..registry import build_model
+from .decode_graphs import DecodeGraphs, reason_off
 from .sequence import Sequence
 
 
@@ -54,6 +55,7 @@ class ModelRunner:
         dequantize: bool = False,
         allow_nonfinite_weights: bool = False,
         activations: str = "float",
+        enforce_eager: bool = False,
     ):
         self.device = platform_device()
         if self.device.type == "cpu":
@@ -81,6 +83,12 @@ class ModelRunner:
         self.cache_bytes = sum(layer.allocate_cache(self.num_blocks, self.device) for layer in self.layers)
         self.forward = (
             torch.compile(self.model.forward, fullgraph=True, dynamic=True) if compile else self.model.forward
+        )
+        # why decode steps run eagerly (None: they replay host graphs, see decode_graphs)
+        self.graphs_off = "enforce_eager=True" if enforce_eager else None
+        self.graphs_off = self.graphs_off or reason_off(self.model, self.device, parallel.world_size, compile)
+        self.decode_graphs = (
+            None if self.graphs_off else DecodeGraphs(self.model, self.device, max_model_len, self.block_size)
         )
 
     def _block_size(self) -> int:
@@ -155,6 +163,8 @@ class ModelRunner:
     @torch.inference_mode()
     def run(self, prefill: list[Sequence], decode: list[Sequence]) -> torch.Tensor:
         """Logits [len(prefill) + len(decode), vocab] float32 for the next token of each sequence."""
+        if not prefill and self.decode_graphs is not None:
+            return self.decode_graphs.run(decode).float()
         input_ids, positions, meta, last = self.prepare(prefill, decode)
         for resolution in self.attention_resolutions:
             resolution.plan(meta)
