@@ -9,7 +9,10 @@ Both attach to a non-NCCL group (they exchange IPC handles over it): a gloo twin
 group is created on first use, once per group, by its members only. Each communicator is built on the
 first call (every rank makes that call together) and shared by the kernels of its group. Whenever AITER
 declines an input (a size outside its window, not a multiple of 16 bytes, a group spanning nodes), the
-next kernel runs; RCCL (the reference all-reduce on the device) is the last.
+next kernel runs; RCCL (the reference all-reduce on the device) is the last. AITER decides once per process
+whether QuickReduce may run, when its module is first imported: the kernel imports it with the FP level
+set (and `anyaccel warmup` does, building its extension); a process that imported it earlier without a
+level keeps it disabled, and every input then takes the fallbacks.
 """
 
 from __future__ import annotations
