@@ -49,6 +49,7 @@ SIGNATURES: dict[str, tuple] = {
     "anyaccel_write_kv_f32": ((_p, _i64, _i64, _p, _i64, _i64, _i64, _i64, _i64, _p, _p, _i64, _p), _int),
     "anyaccel_topk_f32": ((_p, _i64, _i64, _i64, _int, _p, _int, _f32, _p, _p), _int),
     "anyaccel_gemm_f32": ((_p, _i64, _i64, _i64, _p, _i64, _p, _p), None),
+    "anyaccel_silu_and_mul_f32": ((_p, _i64, _i64, _i64, _p), None),
     "anyaccel_w4_affine_f32": ((_p, _i64, _i64, _i64, _p, _i64, _p, _p, _i64, _p, _p), _int),
     "anyaccel_w8_group_f32": ((_p, _i64, _i64, _i64, _p, _i64, _p, _i64, _p, _p), None),
     "anyaccel_w4_affine_dequant_f32": ((_p, _i64, _i64, _p, _p, _i64, _p), None),

@@ -167,6 +167,15 @@ KERNELS: list[Kernel] = [
     ),
     _kernel("norm.add_rms_norm", "add_rms_norm", "norm:add_rms_norm", capturable=True),
     _kernel(
+        "activation.silu_and_mul",
+        "native_silu_and_mul",
+        "activation:native_silu_and_mul",
+        dtypes=F32,
+        supports=native_supports,
+        priority=NATIVE,
+        capturable=True,
+    ),
+    _kernel(
         "rope.apply",
         "native_rope",
         "rope:native_apply",
