@@ -128,8 +128,8 @@ class HostGraph:
     """A recorded run of a function. Holds every tensor that run touched (so their memory stays put) and
     the calls to make again; see the module docstring for what replay guarantees."""
 
-    def __init__(self, calls: list[tuple[Callable[..., Any], tuple, Any, str]], keep: Any):
-        self.calls, self._keep = calls, keep
+    def __init__(self, calls: list[tuple[Callable[..., Any], tuple, Any, str]], keep: Any, inference: bool):
+        self.calls, self._keep, self.inference = calls, keep, inference
 
     @classmethod
     def capture(cls, fn: Callable[[], Any]) -> tuple[HostGraph, Any]:
@@ -152,14 +152,16 @@ class HostGraph:
             for library, name, original in swapped:
                 setattr(library, name, original)
             _CAPTURING.release()
-        return cls(calls, (made, result)), result
+        return cls(calls, (made, result), torch.is_inference_mode_enabled()), result
 
     def __len__(self) -> int:
         return len(self.calls)
 
     def replay(self) -> None:
-        """Make the recorded calls again, in order."""
-        for fn, args, expected, name in self.calls:
-            got = fn(*args)
-            if got != expected:
-                raise ReplayMismatch(f"{name} returned {got!r} on replay, {expected!r} when captured")
+        """Make the recorded calls again, in order (in inference mode if the capture ran in it: its tensors
+        are inference tensors then)."""
+        with torch.inference_mode(self.inference):
+            for fn, args, expected, name in self.calls:
+                got = fn(*args)
+                if got != expected:
+                    raise ReplayMismatch(f"{name} returned {got!r} on replay, {expected!r} when captured")
