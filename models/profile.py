@@ -68,7 +68,9 @@ def profile_decode(
     dtype: str = "auto",
     activations: str = "float",
 ) -> dict[str, Any]:
-    """Greedy generation of `batch` random prompts; the decode steps' time split by op (ms per step)."""
+    """Greedy generation of `batch` random prompts; the decode steps' time split by op (ms per step), run
+    eagerly so that each kernel call is timed; then the same generation's decode steps replayed from host
+    graphs (graph_step_ms, None when graphs are off: graphs_off says why)."""
     from .bench import _prompts
     from .engine.llm import LLM
     from .engine.sampling import SamplingParams
@@ -107,6 +109,14 @@ def profile_decode(
     ]
     step_ms = 1e3 * sum(steps) / n
     kernels_ms = sum(r["ms_per_step"] for r in rows)
+    del llm
+    graphed = LLM(model_path, dtype=dtype, max_model_len=input_len + output_len, max_num_seqs=batch,
+                  progress=False, activations=activations)  # fmt: skip
+    graph_ms = None
+    if graphed.runner.graphs_off is None:
+        graphed.generate(_prompts(batch, input_len, graphed.config.vocab_size), params)
+        decode = [s for new, _, s in graphed.stats.steps if new == 0][2:]  # past the capture and check
+        graph_ms = 1e3 * sum(decode) / len(decode) if decode else None
     return {
         "model": model_path,
         "batch": batch,
@@ -116,14 +126,16 @@ def profile_decode(
         "ops": rows,
         "kernels_ms": kernels_ms,
         "outside_kernels_ms": step_ms - kernels_ms,
+        "graph_step_ms": graph_ms,
+        "graphs_off": graphed.runner.graphs_off,
     }
 
 
 def format_profile(result: dict[str, Any]) -> str:
     step = result["step_ms"]
     lines = [
-        f"decode step at batch {result['batch']}: {step:.2f} ms ({result['tokens_per_s']:.1f} tokens/s), "
-        f"over {result['decode_steps']} steps",
+        f"eager decode step at batch {result['batch']}: {step:.2f} ms "
+        f"({result['tokens_per_s']:.1f} tokens/s), over {result['decode_steps']} steps",
         f"{'op':<24} {'kernel':<28} {'calls':>6} {'ms/step':>8} {'share':>6}",
     ]
     for r in result["ops"]:
@@ -135,5 +147,12 @@ def format_profile(result: dict[str, Any]) -> str:
     lines.append(
         f"{'outside kernels (Python, torch glue, scheduling, sampling)':<60} {outside:>8.3f} "
         f"{100 * outside / step:>5.1f}%"
+    )
+    graph = result.get("graph_step_ms")
+    lines.append(
+        f"the same steps replayed from host graphs (the default): {graph:.2f} ms per step, "
+        f"{step / graph:.2f}x the eager steps above"
+        if graph
+        else f"host graphs off: {result.get('graphs_off')}"
     )
     return "\n".join(lines)

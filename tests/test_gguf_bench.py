@@ -49,3 +49,5 @@ def test_profile_splits_the_decode_step_by_op(model):
     assert result["kernels_ms"] + result["outside_kernels_ms"] == pytest.approx(result["step_ms"])
     assert 0 < result["kernels_ms"] < result["step_ms"]
     assert "outside kernels" in format_profile(result)
+    assert result["graphs_off"] is None and result["graph_step_ms"] > 0  # 5 steps: capture, check, 3 replays
+    assert "replayed from host graphs" in format_profile(result)
