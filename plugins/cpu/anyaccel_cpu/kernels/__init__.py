@@ -185,7 +185,13 @@ KERNELS: list[Kernel] = [
         capturable=True,
     ),
     _kernel(
-        "moe.topk", "native_topk", "moe:topk", dtypes=FLOATS, supports=native_topk_supports, priority=NATIVE
+        "moe.topk",
+        "native_topk",
+        "moe:topk",
+        dtypes=FLOATS,
+        supports=native_topk_supports,
+        priority=NATIVE,
+        capturable=True,
     ),
     _kernel(
         "moe.experts",
@@ -195,5 +201,6 @@ KERNELS: list[Kernel] = [
         supports=native_experts_supports,
         factory=True,
         priority=NATIVE,
+        capturable=True,
     ),
 ]
