@@ -54,4 +54,23 @@ static inline void dots2(const float *w0, const float *w1, const float *const *x
     }
 }
 
+/* o[r] = <w + r * k, x> for r < 8: eight consecutive weight rows against one activation row (decode at
+ * batch 1). Eight independent streams keep more reads in flight than two rows with software prefetch: on a
+ * 2-core Zen 4, 43 GB/s against 35-40 GB/s for a 540 MB float32 matrix (no prefetch does best here: the
+ * hardware prefetchers follow eight sequential streams). */
+static inline void dots8_1(const float *w, const float *x, int64_t k, float *o) {
+    v8f a[8];
+    for (int r = 0; r < 8; r++) a[r] = v8_splat(0.0f);
+    int64_t i = 0;
+    for (; i + V8 <= k; i += V8) {
+        v8f xv = v8_load(x + i);
+        for (int r = 0; r < 8; r++) a[r] += v8_load(w + r * k + i) * xv;
+    }
+    for (int r = 0; r < 8; r++) {
+        float s = v8_sum(a[r]);
+        for (int64_t t = i; t < k; t++) s += w[r * k + t] * x[t];
+        o[r] = s;
+    }
+}
+
 #endif
