@@ -210,6 +210,7 @@ def _intact_then_ignoring(model_dir, sabotage: Sabotage, prompts: list[list[int]
     params = SamplingParams(max_tokens=max_tokens, ignore_eos=True, return_logits=True)
     intact = compare_with_transformers(model_dir, llm.generate(prompts, params), torch.float32)
     assert sabotage(llm.model) > 0, "nothing to ignore in this checkpoint"
+    llm.runner.reset_graphs()  # the decode graphs recorded the intact model's calls
     broken = compare_with_transformers(model_dir, llm.generate(prompts, params), torch.float32)
     return intact, broken
 

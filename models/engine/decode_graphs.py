@@ -56,8 +56,9 @@ class _Graph:
 
 
 class DecodeGraphs:
-    """forward(input_ids, positions, meta) -> hidden and logits(hidden) are the model's; one instance per
-    runner. `run(seqs)` returns the logits [B, vocab] of a decode-only step."""
+    """One instance per runner. `run(seqs)` returns the logits [B, vocab] of a decode-only step, or None
+    for a step the graphs cannot take (a block table wider than max_model_len needs): the runner then
+    runs it eagerly."""
 
     def __init__(self, model: CausalLM, device: torch.device, max_model_len: int, block_size: int):
         self.model, self.device = model, device
@@ -109,7 +110,9 @@ class DecodeGraphs:
     def _eager(self, ids: torch.Tensor, meta: ForwardMetadata) -> torch.Tensor:
         return self.model.compute_logits(self.model(ids, meta.positions, meta))
 
-    def run(self, seqs: list[Sequence]) -> torch.Tensor:
+    def run(self, seqs: list[Sequence]) -> torch.Tensor | None:
+        if any(len(s.block_table) > self.width for s in seqs):
+            return None
         ids, meta = self._fill(seqs)
         b = len(seqs)
         entry = self.graphs.get(b)

@@ -56,7 +56,8 @@ class LLM:
     checkpoint is refused and nothing is asked on stdin. allow_nonfinite_weights: accept NaN/inf weights.
     enforce_eager: run every decode step through Python; by default decode steps on the host replay a
     recorded graph of kernel calls where every bound kernel allows it (`llm.runner.graphs_off` says why
-    not otherwise; anyaccel.models.engine.decode_graphs)."""
+    not otherwise; anyaccel.models.engine.decode_graphs); after changing the model in Python (a module or
+    a bound kernel replaced), call `llm.runner.reset_graphs()`."""
 
     def __init__(
         self,

@@ -87,9 +87,17 @@ class ModelRunner:
         # why decode steps run eagerly (None: they replay host graphs, see decode_graphs)
         self.graphs_off = "enforce_eager=True" if enforce_eager else None
         self.graphs_off = self.graphs_off or reason_off(self.model, self.device, parallel.world_size, compile)
-        self.decode_graphs = (
-            None if self.graphs_off else DecodeGraphs(self.model, self.device, max_model_len, self.block_size)
-        )
+        self.max_model_len = max_model_len
+        self.decode_graphs: DecodeGraphs | None = None
+        self.reset_graphs()
+
+    def reset_graphs(self) -> None:
+        """Drop the recorded decode graphs; the next decode steps record new ones. Graphs replay the calls
+        the model made when they were recorded: writes into its tensors (param.data.copy_) are seen, but a
+        model changed in Python afterwards (a module, a bound kernel or a parameter object replaced) is
+        not, until this is called."""
+        if not self.graphs_off:
+            self.decode_graphs = DecodeGraphs(self.model, self.device, self.max_model_len, self.block_size)
 
     def _block_size(self) -> int:
         """The cache block size every layer's kernels read (each layer chose it with its decode kernel)."""
@@ -164,7 +172,9 @@ class ModelRunner:
     def run(self, prefill: list[Sequence], decode: list[Sequence]) -> torch.Tensor:
         """Logits [len(prefill) + len(decode), vocab] float32 for the next token of each sequence."""
         if not prefill and self.decode_graphs is not None:
-            return self.decode_graphs.run(decode).float()
+            logits = self.decode_graphs.run(decode)
+            if logits is not None:
+                return logits.float()
         input_ids, positions, meta, last = self.prepare(prefill, decode)
         for resolution in self.attention_resolutions:
             resolution.plan(meta)
