@@ -157,6 +157,13 @@ class HostGraph:
     def __len__(self) -> int:
         return len(self.calls)
 
+    @property
+    def nbytes(self) -> int:
+        """Memory the graph holds: the storages of the tensors the recorded run made (each counted once)."""
+        made, _ = self._keep
+        storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in made}
+        return sum(storages.values())
+
     def replay(self) -> None:
         """Make the recorded calls again, in order (in inference mode if the capture ran in it: its tensors
         are inference tensors then)."""

@@ -49,6 +49,19 @@ def test_graph_steps_survive_preemption(llama):
     assert sum(1 for p, _, _ in small.stats.steps if p) > 1  # a preempted sequence was prefilled again
 
 
+def test_graphs_stay_within_their_memory_budget(llama):
+    eager = LLM(llama, dtype=torch.float32, progress=False, enforce_eager=True)
+    llm = LLM(llama, dtype=torch.float32, progress=False)
+    graphs = llm.runner.decode_graphs
+    prompts, params = [[5, 6, 7], [8, 9]], SamplingParams(max_tokens=6, ignore_eos=True)
+    llm.generate(prompts[:1], params)  # batch 1 recorded
+    assert graphs.graphs[1].graph is not None and graphs.held_bytes > 0
+    graphs.budget_bytes = graphs.held_bytes  # nothing left for batch 2
+    out = llm.generate(prompts, params)
+    assert graphs.graphs[2].graph is None
+    assert [o.token_ids for o in out] == [o.token_ids for o in eager.generate(prompts, params)]
+
+
 def test_a_bad_block_id_in_a_replayed_step_raises_the_kernels_error(llama):
     llm = LLM(llama, dtype=torch.float32, progress=False)
     llm.generate([[4, 5, 6]], SamplingParams(max_tokens=4, ignore_eos=True))  # captures and checks batch 1

@@ -5,7 +5,10 @@ fixed shape: the token ids, positions and cache slots [B], the lengths [B], bloc
 widest a sequence can need [B, ceil(max_model_len / block_size)], and max_seq_len pinned to max_model_len
 (an upper bound, as the contract allows). The first such step of each B runs eagerly while it is recorded;
 the next one replays the graph and, once, runs eagerly as well to check the replay gives the same logits
-bit for bit. From then on each step writes its inputs into the graph's tensors and replays it.
+bit for bit. From then on each step writes its inputs into the graph's tensors and replays it. A graph
+holds every intermediate tensor of its step (an eager step frees each layer's as it goes), so graphs share a
+memory budget (`budget_bytes`, 256 MiB by default): a batch size whose graph would exceed what is left runs
+eagerly.
 
 Graphs are used only where replay is exact by construction (`reason_off` says why not otherwise): host
 tensors, one rank, no torch.compile, every kernel the model bound declares itself capturable. A capture
@@ -60,8 +63,15 @@ class DecodeGraphs:
     for a step the graphs cannot take (a block table wider than max_model_len needs): the runner then
     runs it eagerly."""
 
-    def __init__(self, model: CausalLM, device: torch.device, max_model_len: int, block_size: int):
-        self.model, self.device = model, device
+    def __init__(
+        self,
+        model: CausalLM,
+        device: torch.device,
+        max_model_len: int,
+        block_size: int,
+        budget_bytes: int = 256 << 20,
+    ):
+        self.model, self.device, self.budget_bytes = model, device, budget_bytes
         self.max_model_len, self.width = max_model_len, -(-max_model_len // block_size)
         self.inputs: dict[int, ForwardMetadata] = {}
         self.ids: dict[int, torch.Tensor] = {}
@@ -107,6 +117,11 @@ class DecodeGraphs:
                 rows[i] = (seq.id, list(table))
         return ids, meta
 
+    @property
+    def held_bytes(self) -> int:
+        """Memory the recorded graphs hold."""
+        return sum(g.graph.nbytes for g in self.graphs.values() if g.graph is not None)
+
     def _eager(self, ids: torch.Tensor, meta: ForwardMetadata) -> torch.Tensor:
         return self.model.compute_logits(self.model(ids, meta.positions, meta))
 
@@ -119,12 +134,18 @@ class DecodeGraphs:
         if entry is None:
             try:
                 graph, logits = HostGraph.capture(lambda: self._eager(ids, meta))
-                self.graphs[b] = _Graph(graph, logits)
-                return logits.clone()  # the graph writes the next step's logits there
             except NotCapturable as exc:
                 log.info("decode steps of batch size %d run eagerly: %s", b, exc)
                 self.graphs[b] = _Graph(None)
                 return self._eager(ids, meta)  # the step the refusal cut short, whole again
+            left = self.budget_bytes - self.held_bytes
+            if graph.nbytes > left:
+                why = "decode steps of batch size %d run eagerly: a graph would hold %d bytes, %d are left"
+                log.info(why, b, graph.nbytes, left)
+                self.graphs[b] = _Graph(None)
+                return logits
+            self.graphs[b] = _Graph(graph, logits)
+            return logits.clone()  # the graph writes the next step's logits there
         if entry.graph is None or entry.logits is None:
             return self._eager(ids, meta)
         try:
