@@ -32,11 +32,12 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-_REFUSED_TAGS = (
-    torch.Tag.data_dependent_output,
-    torch.Tag.dynamic_output_shape,
-    torch.Tag.nondeterministic_seeded,
-)
+# operator tags whose operations a replay could not repeat, and why
+_REFUSED = {
+    torch.Tag.data_dependent_output: "reads tensor data on the host",
+    torch.Tag.dynamic_output_shape: "makes an output whose shape depends on the data",
+    torch.Tag.nondeterministic_seeded: "draws random numbers",
+}
 _ALLOCATIONS = frozenset(
     {
         torch.ops.aten.empty.memory_format,
@@ -101,8 +102,9 @@ class _Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if any(tag in func.tags for tag in _REFUSED_TAGS):
-            raise NotCapturable(f"{func} reads tensor data on the host or makes data-dependent shapes")
+        for tag in func.tags:
+            if tag in _REFUSED:
+                raise NotCapturable(f"{func} {_REFUSED[tag]}")
         out = func(*args, **kwargs)
         outputs = _tensors(out)
         self.made.extend(outputs)
