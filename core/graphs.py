@@ -163,7 +163,14 @@ class HostGraph:
     def nbytes(self) -> int:
         """Memory the graph holds: the storages of the tensors the recorded run made (each counted once)."""
         made, _ = self._keep
-        storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in made}
+        storages: dict[int, int] = {}
+        for t in made:
+            try:
+                storage = t.untyped_storage()
+            except NotImplementedError:  # an opaque tensor (oneDNN's layout): its logical size
+                storages[id(t)] = t.numel() * t.element_size()
+            else:
+                storages[storage.data_ptr()] = storage.nbytes()
         return sum(storages.values())
 
     def replay(self) -> None:

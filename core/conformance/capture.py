@@ -64,7 +64,8 @@ def check_replay(opdef: OpDef, fn: Callable[..., Any], first: Inputs, second: In
         for t, u in zip(_tensors(now.arguments[name]), _tensors(new[name]), strict=True):
             if isinstance(t, torch.Tensor):
                 t.copy_(u)
-    eager_args, eager_kwargs = copy.deepcopy((args, kwargs))
+    shared = {id(now.arguments[name]): now.arguments[name] for name in opdef.weights if name in now.arguments}
+    eager_args, eager_kwargs = copy.deepcopy((args, kwargs), shared)  # inputs copied, weights shared
     try:
         graph.replay()
     except ReplayMismatch as exc:
