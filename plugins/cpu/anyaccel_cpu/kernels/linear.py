@@ -11,13 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from anyaccel.ops.base import expect_tensor
 from anyaccel.ops.linear import LinearSpec
 
 from ..native import native, ptr
-from ..onednn import linear, pack
+from ..onednn import linear, many_rows, pack
 
 OP = "linear.gemm"
 FEW_ROWS = 16  # from here on MKL's packing GEMM is faster than streaming dot products
@@ -35,12 +34,12 @@ def gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
 
 def native_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """Plain [N, K] weights: a few rows in C (csrc/linear.c, each weight row read once, prefetched ahead),
-    many through torch's F.linear (MKL's sgemm packs them per call, which many rows repay). On 2 AVX2 cores,
+    many through oneDNN (onednn.many_rows, which packs them per call: many rows repay it). On 2 AVX2 cores,
     8 rows times [1024, 512]: 0.29 ms against 0.33 ms for oneDNN on packed weights; times [16, 512] (an
     MoE router): 24 us against 86 us."""
     m, k = x.shape
     if m >= FEW_ROWS or x.stride(-1) != 1:
-        return F.linear(x, weight, bias)
+        return many_rows(x, weight, bias)
     n = weight.shape[0]
     expect_tensor(OP, "x", x, dtype=torch.float32)
     expect_tensor(OP, "weight", weight, dtype=torch.float32, shape=(n, k))

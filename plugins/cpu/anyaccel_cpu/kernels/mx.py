@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from anyaccel.ops.base import expect, expect_tensor
 from anyaccel.ops.microscaling import FORMATS, MXFormat, decode_scales, dequantize, infer_format
@@ -22,6 +21,7 @@ from anyaccel.ops.mx import MXGemmSpec
 from anyaccel.platforms.base import Platform
 
 from ..native import native, ptr
+from ..onednn import many_rows
 
 OP = "quant.mx_gemm"
 FEW_ROWS = 16  # from here on dequantize + BLAS beats streaming the packed weights per 8 rows
@@ -46,7 +46,7 @@ def block_matmul(
     if m >= FEW_ROWS:
         weight = torch.empty(n, k, dtype=torch.float32)
         lib.anyaccel_mx_dequant_f32(ptr(wb), n, k, int(fmt.packed), ptr(scales), fmt.block, ptr(weight))
-        return F.linear(x, weight, bias)
+        return many_rows(x, weight, bias)
     out = torch.empty(m, n, dtype=torch.float32)
     if m:
         lib.anyaccel_mx_gemm_f32(

@@ -3,19 +3,19 @@ stored: GGUF Q4_0 / Q4_1 / Q4_K through the affine format, Q8_0 / Q6_K through t
 their int8-activation forms quant.w4a8_gemm / quant.w8a8_gemm (csrc/q8dot.c: integer dot products).
 
 A few rows (decode) stream the packed weights once per call, decoding in registers. Many rows (prefill)
-dequantize the weight into a float32 scratch once per call and multiply with torch's F.linear (MKL packs
-it): streaming would decode every weight again for each tile of 4 rows.
+dequantize the weight into a float32 scratch once per call and multiply it with oneDNN (onednn.many_rows):
+streaming would decode every weight again for each tile of 4 rows.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from anyaccel.ops.a8 import int8_blocks
 from anyaccel.ops.base import expect, expect_tensor
 
 from ..native import native, ptr
+from ..onednn import many_rows
 
 FEW_ROWS = 16  # from here on dequantize + BLAS is faster than streaming the packed weights per 4 rows
 
@@ -76,7 +76,7 @@ def _w4_affine(x, qweight, scales, qzeros, g_idx, bias, *, int8: bool) -> torch.
     if m >= FEW_ROWS:
         w = torch.empty(n, k, dtype=torch.float32)
         lib.anyaccel_w4_affine_dequant_f32(ptr(qweight), n, k, ptr(scales), ptr(offsets), k // groups, ptr(w))
-        return F.linear(int8_blocks(x) if int8 else x, w, bias)
+        return many_rows(int8_blocks(x) if int8 else x, w, bias)
     out = torch.empty(m, n, dtype=torch.float32)
     if m == 0:
         return out
@@ -98,7 +98,7 @@ def _w8_group(x, qweight, scales, bias, *, int8: bool) -> torch.Tensor:
     if m >= FEW_ROWS:
         w = torch.empty(n, k, dtype=torch.float32)
         lib.anyaccel_w8_group_dequant_f32(ptr(qweight), n, k, ptr(scales), k // groups, ptr(w))
-        return F.linear(int8_blocks(x) if int8 else x, w, bias)
+        return many_rows(int8_blocks(x) if int8 else x, w, bias)
     out = torch.empty(m, n, dtype=torch.float32)
     if m == 0:
         return out
