@@ -45,6 +45,26 @@ ALL_PACKAGES = "all"  # ANYACCEL_SIMULATE_WITH=all
 DIST_TIMEOUT_S = 120.0
 
 
+def _assign(values: Mapping[str, str | None]) -> None:
+    for var, value in values.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+
+
+@contextlib.contextmanager
+def environ(changes: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (or with None, unset) environment variables for a block; the previous values come back after.
+    Plugins use it for a vendor library that reads its settings from the environment when called."""
+    previous = {var: os.environ.get(var) for var in changes}
+    _assign(changes)
+    try:
+        yield
+    finally:
+        _assign(previous)
+
+
 @contextlib.contextmanager
 def override(changes: Mapping[str, str | None]) -> Iterator[None]:
     """Set (or with None, unset) ANYACCEL_* variables for a block, rebuilding anyaccel's state on entry and
@@ -55,22 +75,12 @@ def override(changes: Mapping[str, str | None]) -> Iterator[None]:
     if not changes:
         yield
         return
-    previous = {var: os.environ.get(var) for var in changes}
-    for var, value in changes.items():
-        if value is None:
-            os.environ.pop(var, None)
-        else:
-            os.environ[var] = value
-    context.reset()
     try:
-        yield
+        with environ(changes):
+            context.reset()
+            yield
     finally:
-        for var, old in previous.items():
-            if old is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = old
-        context.reset()
+        context.reset()  # after environ() has put the previous values back
 
 
 def _flag(name: str) -> bool:

@@ -18,15 +18,14 @@ level keeps it disabled, and every input then takes the fallbacks.
 from __future__ import annotations
 
 import dataclasses
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from aiter.dist.device_communicators.custom_all_reduce import CustomAllreduce
 
+from anyaccel.env import environ
 from anyaccel.platforms.base import Platform
 from anyaccel.providers.reference.comm import _group
 from anyaccel.providers.reference.comm import all_reduce as rccl_all_reduce
@@ -53,20 +52,6 @@ def _cpu_group(group_name: str) -> dist.ProcessGroup:
     return twin
 
 
-@contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _custom_comm(group_name: str, device: torch.device) -> CustomAllreduce:
     ca = _custom.get(group_name)
     if ca is None:
@@ -77,7 +62,7 @@ def _custom_comm(group_name: str, device: torch.device) -> CustomAllreduce:
 def _quick_comm(group_name: str, device: torch.device) -> Any:
     qr = _quick.get(group_name)
     if qr is None:
-        with _environ(gates.QR_ENV):
+        with environ(gates.QR_ENV):
             from aiter.dist.device_communicators.quick_all_reduce import QuickAllReduce
 
             qr = _quick[group_name] = QuickAllReduce(_cpu_group(group_name), device)
@@ -87,7 +72,7 @@ def _quick_comm(group_name: str, device: torch.device) -> Any:
 def _warm_quick(fn: AllReduce, spec: Any) -> None:
     """Importing AITER's module at the FP level builds its quick-reduce extension (the import calls
     qr_max_size); the communicator itself needs the group, so it is built on the first call."""
-    with _environ(gates.QR_ENV):
+    with environ(gates.QR_ENV):
         import aiter.dist.device_communicators.quick_all_reduce  # noqa: F401
 
 
