@@ -130,8 +130,15 @@ class HostGraph:
     """A recorded run of a function. Holds every tensor that run touched (so their memory stays put) and
     the calls to make again; see the module docstring for what replay guarantees."""
 
-    def __init__(self, calls: list[tuple[Callable[..., Any], tuple, Any, str]], keep: Any, inference: bool):
-        self.calls, self._keep, self.inference = calls, keep, inference
+    def __init__(
+        self,
+        calls: list[tuple[Callable[..., Any], tuple, Any, str]],
+        made: list[torch.Tensor],
+        result: Any,
+        inference: bool,
+    ):
+        # made and result only keep the recorded run's tensors alive (their addresses are in `calls`)
+        self.calls, self.made, self.result, self.inference = calls, made, result, inference
 
     @classmethod
     def capture(cls, fn: Callable[[], Any]) -> tuple[HostGraph, Any]:
@@ -154,7 +161,7 @@ class HostGraph:
             for library, name, original in swapped:
                 setattr(library, name, original)
             _CAPTURING.release()
-        return cls(calls, (made, result), torch.is_inference_mode_enabled()), result
+        return cls(calls, made, result, torch.is_inference_mode_enabled()), result
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -162,9 +169,8 @@ class HostGraph:
     @property
     def nbytes(self) -> int:
         """Memory the graph holds: the storages of the tensors the recorded run made (each counted once)."""
-        made, _ = self._keep
         storages: dict[int, int] = {}
-        for t in made:
+        for t in self.made:
             try:
                 storage = t.untyped_storage()
             except NotImplementedError:  # an opaque tensor (oneDNN's layout): its logical size

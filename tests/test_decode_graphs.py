@@ -32,7 +32,7 @@ def test_graph_steps_match_eager_steps_bit_for_bit(llama):
     for want, alone, out in zip(together, expected, got, strict=True):
         assert out.token_ids == want.token_ids == alone.token_ids
         assert torch.equal(out.logits, want.logits)
-    graphs = graphed.runner.decode_graphs.graphs
+    graphs = graphed.runner.decode_graphs.batches
     assert sorted(graphs) == [1, 2, 3, 4]
     assert all(g.graph is not None and g.checked for g in graphs.values())
 
@@ -55,17 +55,17 @@ def test_graphs_stay_within_their_memory_budget(llama):
     graphs = llm.runner.decode_graphs
     prompts, params = [[5, 6, 7], [8, 9]], SamplingParams(max_tokens=6, ignore_eos=True)
     llm.generate(prompts[:1], params)  # batch 1 recorded
-    assert graphs.graphs[1].graph is not None and graphs.held_bytes > 0
+    assert graphs.batches[1].graph is not None and graphs.held_bytes > 0
     graphs.budget_bytes = graphs.held_bytes  # nothing left for batch 2
     out = llm.generate(prompts, params)
-    assert graphs.graphs[2].graph is None
+    assert graphs.batches[2].graph is None
     assert [o.token_ids for o in out] == [o.token_ids for o in eager.generate(prompts, params)]
 
 
 def test_a_bad_block_id_in_a_replayed_step_raises_the_kernels_error(llama):
     llm = LLM(llama, dtype=torch.float32, progress=False)
     llm.generate([[4, 5, 6]], SamplingParams(max_tokens=4, ignore_eos=True))  # captures and checks batch 1
-    assert llm.runner.decode_graphs.graphs[1].checked
+    assert llm.runner.decode_graphs.batches[1].checked
     seq = Sequence([4, 5, 6, 7], SamplingParams(), llm.blocks.block_size)
     seq.block_table = [llm.runner.num_blocks + 5]
     with pytest.raises(ValueError, match="outside"):

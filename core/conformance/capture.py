@@ -23,16 +23,16 @@ from .compare import outputs
 Inputs = tuple[tuple[Any, ...], dict[str, Any]]  # (args, kwargs) of one call
 
 
-def _tensors(value: Any) -> list[Any]:
+def _leaves(value: Any) -> list[Any]:
     """The leaves of a value: tensors and host values, lists and tuples flattened."""
     if isinstance(value, (list, tuple)):
-        return [x for item in value for x in _tensors(item)]
+        return [x for item in value for x in _leaves(item)]
     return [value]
 
 
 def _same_structure(a: Any, b: Any) -> bool:
     """Equal host values, and tensors of equal shape, dtype and strides: what replay may assume."""
-    xs, ys = _tensors(a), _tensors(b)
+    xs, ys = _leaves(a), _leaves(b)
     if len(xs) != len(ys):
         return False
     for x, y in zip(xs, ys, strict=True):
@@ -61,7 +61,7 @@ def check_replay(opdef: OpDef, fn: Callable[..., Any], first: Inputs, second: In
         return f"declared capturable, but the capture refused it: {exc}"
     recorded = outputs(opdef, args, kwargs, ret)
     for name in inputs:
-        for t, u in zip(_tensors(now.arguments[name]), _tensors(new[name]), strict=True):
+        for t, u in zip(_leaves(now.arguments[name]), _leaves(new[name]), strict=True):
             if isinstance(t, torch.Tensor):
                 t.copy_(u)
     shared = {id(now.arguments[name]): now.arguments[name] for name in opdef.weights if name in now.arguments}
@@ -72,7 +72,7 @@ def check_replay(opdef: OpDef, fn: Callable[..., Any], first: Inputs, second: In
         return f"replay stopped: {exc}"
     want = outputs(opdef, eager_args, eager_kwargs, fn(*eager_args, **eager_kwargs))
     for name, got in recorded.items():
-        for g, w in zip(_tensors(got), _tensors(want[name]), strict=True):
+        for g, w in zip(_leaves(got), _leaves(want[name]), strict=True):
             if isinstance(g, torch.Tensor) and not torch.equal(g.nan_to_num(7.0), w.nan_to_num(7.0)):
                 diff = (g.double() - w.double()).abs().max().item()
                 return f"replay differs from an eager call on the same inputs ({name}: max |diff| {diff:.3g})"

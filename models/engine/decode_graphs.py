@@ -52,10 +52,17 @@ def reason_off(model: nn.Module, device: torch.device, world_size: int, compiled
 
 
 @dataclass
-class _Graph:
-    graph: HostGraph | None  # None: this batch size runs eagerly
-    logits: torch.Tensor | None = None
-    checked: bool = False
+class _Batch:
+    """One decode batch size: the tensors its steps read (written in place before each step), the rows'
+    block tables as last written, and its graph once recorded (None: not yet, or this size runs eagerly)."""
+
+    ids: torch.Tensor  # [B] int64
+    meta: ForwardMetadata
+    rows: list[tuple[int, list[int]]]  # per row: (sequence id, its block table as written)
+    graph: HostGraph | None = None
+    logits: torch.Tensor | None = None  # the graph's output, overwritten by each replay
+    eager: bool = False
+    checked: bool = False  # the first replay matched an eager step
 
 
 class DecodeGraphs:
@@ -73,19 +80,20 @@ class DecodeGraphs:
     ):
         self.model, self.device, self.budget_bytes = model, device, budget_bytes
         self.max_model_len, self.width = max_model_len, -(-max_model_len // block_size)
-        self.inputs: dict[int, ForwardMetadata] = {}
-        self.ids: dict[int, torch.Tensor] = {}
-        self.graphs: dict[int, _Graph] = {}
-        self.rows: dict[int, list[tuple[int, list[int]]]] = {}  # per batch size and row: (seq id, table)
+        self.batches: dict[int, _Batch] = {}
 
-    def _buffers(self, b: int) -> tuple[torch.Tensor, ForwardMetadata]:
-        if b not in self.inputs:
+    @property
+    def held_bytes(self) -> int:
+        """Memory the recorded graphs hold."""
+        return sum(b.graph.nbytes for b in self.batches.values() if b.graph is not None)
+
+    def _batch(self, b: int) -> _Batch:
+        if b not in self.batches:
 
             def zeros(*shape: int, dtype: torch.dtype) -> torch.Tensor:
                 return torch.zeros(*shape, dtype=dtype, device=self.device)
 
-            self.ids[b] = zeros(b, dtype=torch.int64)
-            self.inputs[b] = ForwardMetadata(
+            meta = ForwardMetadata(
                 num_prefill_tokens=0,
                 num_decode_tokens=b,
                 slot_mapping=zeros(b, dtype=torch.int64),
@@ -94,70 +102,67 @@ class DecodeGraphs:
                 decode_max_seq_len=self.max_model_len,
                 decode_block_tables=zeros(b, self.width, dtype=torch.int32),
             )
-            self.rows[b] = [(-1, [])] * b
-        return self.ids[b], self.inputs[b]
+            self.batches[b] = _Batch(zeros(b, dtype=torch.int64), meta, [(-1, [])] * b)
+        return self.batches[b]
 
-    def _fill(self, seqs: list[Sequence]) -> tuple[torch.Tensor, ForwardMetadata]:
-        """This step's inputs written into batch size len(seqs)'s tensors; of the block tables only what
-        changed since the row was last written (a new sequence in the row, or blocks added to its table)."""
-        b = len(seqs)
-        ids, meta = self._buffers(b)
+    def _fill(self, seqs: list[Sequence]) -> _Batch:
+        """This step's inputs written into its batch size's tensors; of the block tables only what changed
+        since the row was last written (a new sequence in the row, or blocks added to its table)."""
+        batch = self._batch(len(seqs))
+        meta = batch.meta
         assert meta.decode_block_tables is not None and meta.decode_seq_lens is not None
-        ids.copy_(torch.tensor([s.token_ids[-1] for s in seqs]))
+        batch.ids.copy_(torch.tensor([s.token_ids[-1] for s in seqs]))
         meta.positions.copy_(torch.tensor([len(s) - 1 for s in seqs]))
         meta.slot_mapping.copy_(torch.tensor([s.slot(len(s) - 1) for s in seqs]))
         meta.decode_seq_lens.copy_(torch.tensor([len(s) for s in seqs], dtype=torch.int32))
-        rows = self.rows[b]
         for i, seq in enumerate(seqs):
-            table, (seq_id, written) = seq.block_table, rows[i]
+            table, (seq_id, written) = seq.block_table, batch.rows[i]
             start = len(written) if seq_id == seq.id and table[: len(written)] == written else 0
             if start < len(table):
                 new = torch.tensor(table[start:], dtype=torch.int32)
                 meta.decode_block_tables[i, start : len(table)].copy_(new)
-                rows[i] = (seq.id, list(table))
-        return ids, meta
+                batch.rows[i] = (seq.id, list(table))
+        return batch
 
-    @property
-    def held_bytes(self) -> int:
-        """Memory the recorded graphs hold."""
-        return sum(g.graph.nbytes for g in self.graphs.values() if g.graph is not None)
+    def _eager(self, batch: _Batch) -> torch.Tensor:
+        return self.model.compute_logits(self.model(batch.ids, batch.meta.positions, batch.meta))
 
-    def _eager(self, ids: torch.Tensor, meta: ForwardMetadata) -> torch.Tensor:
-        return self.model.compute_logits(self.model(ids, meta.positions, meta))
+    def _record(self, batch: _Batch) -> torch.Tensor:
+        """The step run eagerly while it is recorded; the graph kept if the budget allows it."""
+        b = len(batch.rows)
+        try:
+            graph, logits = HostGraph.capture(lambda: self._eager(batch))
+        except NotCapturable as exc:
+            log.info("decode steps of batch size %d run eagerly: %s", b, exc)
+            batch.eager = True
+            return self._eager(batch)  # the step the refusal cut short, whole again
+        left = self.budget_bytes - self.held_bytes
+        if graph.nbytes > left:
+            why = "decode steps of batch size %d run eagerly: a graph would hold %d bytes, %d are left"
+            log.info(why, b, graph.nbytes, left)
+            batch.eager = True
+            return logits
+        batch.graph, batch.logits = graph, logits
+        return logits.clone()  # the graph writes the next step's logits there
 
     def run(self, seqs: list[Sequence]) -> torch.Tensor | None:
         if any(len(s.block_table) > self.width for s in seqs):
             return None
-        ids, meta = self._fill(seqs)
-        b = len(seqs)
-        entry = self.graphs.get(b)
-        if entry is None:
-            try:
-                graph, logits = HostGraph.capture(lambda: self._eager(ids, meta))
-            except NotCapturable as exc:
-                log.info("decode steps of batch size %d run eagerly: %s", b, exc)
-                self.graphs[b] = _Graph(None)
-                return self._eager(ids, meta)  # the step the refusal cut short, whole again
-            left = self.budget_bytes - self.held_bytes
-            if graph.nbytes > left:
-                why = "decode steps of batch size %d run eagerly: a graph would hold %d bytes, %d are left"
-                log.info(why, b, graph.nbytes, left)
-                self.graphs[b] = _Graph(None)
-                return logits
-            self.graphs[b] = _Graph(graph, logits)
-            return logits.clone()  # the graph writes the next step's logits there
-        if entry.graph is None or entry.logits is None:
-            return self._eager(ids, meta)
+        batch = self._fill(seqs)
+        if batch.eager:
+            return self._eager(batch)
+        if batch.graph is None or batch.logits is None:
+            return self._record(batch)
         try:
-            entry.graph.replay()
+            batch.graph.replay()
         except ReplayMismatch as exc:  # the eager kernels raise their own error, or succeed
-            log.info("decode graph of batch size %d: %s; running the step eagerly", b, exc)
-            return self._eager(ids, meta)
-        if not entry.checked:
-            eager = self._eager(ids, meta)
-            if not torch.equal(eager, entry.logits):
-                log.warning("decode graph of batch size %d differs from the eager step: not used", b)
-                self.graphs[b] = _Graph(None)
+            log.info("decode graph of batch size %d: %s; running the step eagerly", len(seqs), exc)
+            return self._eager(batch)
+        if not batch.checked:
+            eager = self._eager(batch)
+            if not torch.equal(eager, batch.logits):
+                log.warning("decode graph of batch size %d differs from the eager step: not used", len(seqs))
+                batch.graph, batch.logits, batch.eager = None, None, True
                 return eager
-            entry.checked = True
-        return entry.logits.clone()
+            batch.checked = True
+        return batch.logits.clone()

@@ -85,8 +85,11 @@ class ModelRunner:
             torch.compile(self.model.forward, fullgraph=True, dynamic=True) if compile else self.model.forward
         )
         # why decode steps run eagerly (None: they replay host graphs, see decode_graphs)
-        self.graphs_off = "enforce_eager=True" if enforce_eager else None
-        self.graphs_off = self.graphs_off or reason_off(self.model, self.device, parallel.world_size, compile)
+        self.graphs_off = (
+            "enforce_eager=True"
+            if enforce_eager
+            else reason_off(self.model, self.device, parallel.world_size, compile)
+        )
         self.max_model_len = max_model_len
         self.decode_graphs: DecodeGraphs | None = None
         self.reset_graphs()

@@ -22,6 +22,9 @@ def onednn_missing() -> str | None:
     return None
 
 
+_MISSING = onednn_missing()  # read once: many_rows runs per call
+
+
 def pack(weight: torch.Tensor) -> torch.Tensor:
     """[N, K] float32 -> the same matrix as an opaque oneDNN tensor (shape [N, K], layout torch._mkldnn)."""
     return torch.ops.mkldnn._reorder_linear_weight(weight.contiguous())
@@ -43,6 +46,3 @@ def many_rows(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None =
             x, weight, None if bias is None else bias.contiguous(), "none", [], ""
         )
     return torch.nn.functional.linear(x, weight, bias)
-
-
-_MISSING = onednn_missing()  # read once: many_rows runs per call
