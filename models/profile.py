@@ -76,15 +76,18 @@ def profile_decode(
     from .engine.sampling import SamplingParams
     from .engine.sequence import Sequence
 
-    llm = LLM(
-        model_path,
-        dtype=dtype,
-        max_model_len=input_len + output_len,
-        max_num_seqs=batch,
-        progress=False,
-        activations=activations,
-        enforce_eager=True,  # each kernel call timed through its Python wrapper: graphs replay around them
-    )
+    def engine(enforce_eager: bool) -> LLM:
+        return LLM(
+            model_path,
+            dtype=dtype,
+            max_model_len=input_len + output_len,
+            max_num_seqs=batch,
+            progress=False,
+            activations=activations,
+            enforce_eager=enforce_eager,
+        )
+
+    llm = engine(enforce_eager=True)  # each kernel call timed through its wrapper: graphs replay around them
     times = instrument(llm.model)
     llm.generate(_prompts(batch, input_len, llm.config.vocab_size, seed=1000), SamplingParams(max_tokens=4))
     params = SamplingParams(max_tokens=output_len, ignore_eos=True)
@@ -110,8 +113,7 @@ def profile_decode(
     step_ms = 1e3 * sum(steps) / n
     kernels_ms = sum(r["ms_per_step"] for r in rows)
     del llm
-    graphed = LLM(model_path, dtype=dtype, max_model_len=input_len + output_len, max_num_seqs=batch,
-                  progress=False, activations=activations)  # fmt: skip
+    graphed = engine(enforce_eager=False)
     graph_ms = None
     if graphed.runner.graphs_off is None:
         graphed.generate(_prompts(batch, input_len, graphed.config.vocab_size), params)
