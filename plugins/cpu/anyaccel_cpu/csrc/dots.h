@@ -54,23 +54,24 @@ static inline void dots2(const float *w0, const float *w1, const float *const *x
     }
 }
 
-/* o[r] = <w + r * k, x> for r < 8: eight consecutive weight rows against one activation row (decode at
- * batch 1). Eight independent streams keep more reads in flight than two rows with software prefetch: on a
- * 2-core Zen 4, 43 GB/s against 35-40 GB/s for a 540 MB float32 matrix (no prefetch does best here: the
- * hardware prefetchers follow eight sequential streams). */
-static inline void dots8_1(const float *w, const float *x, int64_t k, float *o) {
-    v8f a[8];
-    for (int r = 0; r < 8; r++) a[r] = v8_splat(0.0f);
+/* <w, x> over k floats: one weight row against one activation row (decode at batch 1), 32 floats per step in
+ * four independent accumulators. Taking rows one after another keeps the weights a single sequential stream,
+ * which the hardware prefetchers follow best: on a 2-core Zen 4, SmolLM2-135M's float32 linears in model
+ * order (538 MB) took 10.1-12.7 ms this way against 13.3-15.8 ms reading eight rows side by side and 17.9-19.7
+ * ms reading two. */
+static inline float dot1(const float *w, const float *x, int64_t k) {
+    v8f a0 = v8_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
-    for (; i + V8 <= k; i += V8) {
-        v8f xv = v8_load(x + i);
-        for (int r = 0; r < 8; r++) a[r] += v8_load(w + r * k + i) * xv;
+    for (; i + 4 * V8 <= k; i += 4 * V8) {
+        a0 += v8_load(w + i) * v8_load(x + i);
+        a1 += v8_load(w + i + V8) * v8_load(x + i + V8);
+        a2 += v8_load(w + i + 2 * V8) * v8_load(x + i + 2 * V8);
+        a3 += v8_load(w + i + 3 * V8) * v8_load(x + i + 3 * V8);
     }
-    for (int r = 0; r < 8; r++) {
-        float s = v8_sum(a[r]);
-        for (int64_t t = i; t < k; t++) s += w[r * k + t] * x[t];
-        o[r] = s;
-    }
+    for (; i + V8 <= k; i += V8) a0 += v8_load(w + i) * v8_load(x + i);
+    float s = v8_sum((a0 + a1) + (a2 + a3));
+    for (; i < k; i++) s += w[i] * x[i];
+    return s;
 }
 
 #endif

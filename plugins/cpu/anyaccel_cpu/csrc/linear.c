@@ -15,12 +15,9 @@ void anyaccel_gemm_f32(const float *x, int64_t M, int64_t K, int64_t ldx, const 
 #pragma omp parallel for schedule(static) if (blocks > 1)
     for (int64_t item = 0; item < blocks; item++) {
         int64_t n0 = item * ROWS, n1 = n0 + ROWS < N ? n0 + ROWS : N;
-        if (M == 1) { /* eight weight rows at a time, the rest through dots2 below */
-            for (; n0 + 8 <= n1; n0 += 8) {
-                float o[8];
-                dots8_1(w + n0 * K, x, K, o);
-                for (int r = 0; r < 8; r++) out[n0 + r] = biased(bias, n0 + r, o[r]);
-            }
+        if (M == 1) { /* one weight row at a time: one sequential stream (dots.h) */
+            for (int64_t n = n0; n < n1; n++) out[n] = biased(bias, n, dot1(w + n * K, x, K));
+            continue;
         }
         for (int64_t m0 = 0; m0 < M; m0 += DOT_TILE) {
             int m = (int)(M - m0 < DOT_TILE ? M - m0 : DOT_TILE);
