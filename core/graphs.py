@@ -15,6 +15,10 @@ results from the tensors it returned. A torch operation that made a new tensor c
 it into the recorded one; a foreign call must return what it returned at capture (its status), else replay
 stops with ReplayMismatch naming the function.
 
+A library registered with a `batch` function replays each run of its consecutive recorded calls in one call
+of its own (a C loop over them): a decode step of a small model is about 300 kernel calls, and each call
+through ctypes costs a microsecond or two of converting arguments that a replay need not pay again.
+
 Replay is exact for a function whose calls depend only on its tensors' contents and on values fixed at
 capture (shapes, Python numbers). A capture refuses (NotCapturable) what it can see break that: a host read
 of tensor data (.item(), bool(t), torch.equal: a decision the replay could not remake), output shapes that
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -48,7 +53,26 @@ _ALLOCATIONS = frozenset(
     }
 )
 
-_FOREIGN: list[tuple[Any, tuple[str, ...]]] = []  # (library, function names) whose calls captures record
+
+@dataclass(frozen=True)
+class Call:
+    """One recorded call: `fn(*args)` returned `result` (a foreign call's status; None for torch calls).
+    `batch` is the foreign library's batch function, None where the call replays alone."""
+
+    name: str
+    fn: Callable[..., Any]
+    args: tuple
+    result: Any
+    batch: Batch | None = None
+
+
+# A foreign library's replay of a run of its recorded calls in one call of its own: given the calls, a
+# function that makes them all, in order, and returns None when each returned its recorded result, else
+# (index of the first that did not, what it returned), having made none after it. Returns None itself for
+# calls it cannot take (they then replay one by one).
+Batch = Callable[[list[Call]], Callable[[], tuple[int, Any] | None] | None]
+
+_FOREIGN: list[tuple[Any, tuple[str, ...], Batch | None]] = []  # libraries whose calls captures record
 _CAPTURING = threading.Lock()
 
 
@@ -61,11 +85,12 @@ class ReplayMismatch(RuntimeError):
     run the function eagerly, where the kernel raises its own error."""
 
 
-def register_foreign(library: Any, names: Iterable[str]) -> None:
+def register_foreign(library: Any, names: Iterable[str], batch: Batch | None = None) -> None:
     """Make captures record calls to `library.<name>` (a ctypes CDLL's functions, say). Calls must be made
     through the attribute at call time (`library.fn(...)`, not a saved `fn`), since a capture swaps the
-    attributes for recorders and puts them back after."""
-    _FOREIGN.append((library, tuple(names)))
+    attributes for recorders and puts them back after. With `batch` (see Batch), replays hand each run of
+    the library's consecutive calls to it."""
+    _FOREIGN.append((library, tuple(names), batch))
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:
@@ -82,7 +107,6 @@ class _TorchCall:
 
     def __init__(self, func: Any, args: tuple, kwargs: dict, outputs: list[torch.Tensor]):
         self.func, self.args, self.kwargs, self.outputs = func, args, kwargs, outputs
-        self.name = str(func)
 
     def __call__(self) -> None:
         fresh = _tensors(self.func(*self.args, **self.kwargs))
@@ -96,7 +120,7 @@ class _Recorder(TorchDispatchMode):
     foreign call's arguments are bare addresses, so a tensor only a foreign call read or wrote (a kernel's
     output buffer) would otherwise be freed, and replay would write into memory someone else owns."""
 
-    def __init__(self, calls: list[tuple[Callable[..., Any], tuple, Any, str]], made: list[torch.Tensor]):
+    def __init__(self, calls: list[Call], made: list[torch.Tensor]):
         super().__init__()
         self.calls, self.made = calls, made
 
@@ -112,33 +136,68 @@ class _Recorder(TorchDispatchMode):
             return out
         if not outputs and out is not None:
             raise NotCapturable(f"{func} returned a host value ({type(out).__name__}) computed from tensors")
-        self.calls.append((_TorchCall(func, args, kwargs, outputs), (), None, str(func)))
+        self.calls.append(Call(str(func), _TorchCall(func, args, kwargs, outputs), (), None))
         return out
 
 
 class _ForeignRecorder:
-    def __init__(self, fn: Callable[..., Any], name: str, calls: list):
-        self.fn, self.name, self.calls = fn, name, calls
+    def __init__(self, fn: Callable[..., Any], name: str, batch: Batch | None, calls: list[Call]):
+        self.fn, self.name, self.batch, self.calls = fn, name, batch, calls
 
     def __call__(self, *args: Any) -> Any:
         result = self.fn(*args)
-        self.calls.append((self.fn, args, result, self.name))
+        self.calls.append(Call(self.name, self.fn, args, result, self.batch))
         return result
+
+
+def _mismatch(call: Call, got: Any) -> ReplayMismatch:
+    return ReplayMismatch(f"{call.name} returned {got!r} on replay, {call.result!r} when captured")
+
+
+def _one(call: Call) -> Callable[[], None]:
+    def step() -> None:
+        got = call.fn(*call.args)
+        if got != call.result:
+            raise _mismatch(call, got)
+
+    return step
+
+
+def _run(calls: list[Call], replay: Callable[[], tuple[int, Any] | None]) -> Callable[[], None]:
+    def step() -> None:
+        failed = replay()
+        if failed is not None:
+            raise _mismatch(calls[failed[0]], failed[1])
+
+    return step
+
+
+def _plan(calls: list[Call]) -> list[Callable[[], None]]:
+    """The steps a replay makes: each maximal run of two or more consecutive calls into one library with a
+    batch function as one step, where the batch takes them; every other call alone."""
+    steps: list[Callable[[], None]] = []
+    i = 0
+    while i < len(calls):
+        j, batch = i + 1, calls[i].batch
+        while batch is not None and j < len(calls) and calls[j].batch is batch:
+            j += 1
+        replay = batch(calls[i:j]) if batch is not None and j - i > 1 else None
+        if replay is None:
+            steps.extend(_one(call) for call in calls[i:j])
+        else:
+            steps.append(_run(calls[i:j], replay))
+        i = j
+    return steps
 
 
 class HostGraph:
     """A recorded run of a function. Holds every tensor that run touched (so their memory stays put) and
     the calls to make again; see the module docstring for what replay guarantees."""
 
-    def __init__(
-        self,
-        calls: list[tuple[Callable[..., Any], tuple, Any, str]],
-        made: list[torch.Tensor],
-        result: Any,
-        inference: bool,
-    ):
+    def __init__(self, calls: list[Call], made: list[torch.Tensor], result: Any, inference: bool):
         # made and result only keep the recorded run's tensors alive (their addresses are in `calls`)
         self.calls, self.made, self.result, self.inference = calls, made, result, inference
+        self.steps = _plan(calls)
 
     @classmethod
     def capture(cls, fn: Callable[[], Any]) -> tuple[HostGraph, Any]:
@@ -146,14 +205,14 @@ class HostGraph:
         up to there have happened, as in an eager run) when fn did something replay could not repeat."""
         if not _CAPTURING.acquire(blocking=False):
             raise NotCapturable("another capture is running (captures do not nest)")
-        calls: list[tuple[Callable[..., Any], tuple, Any, str]] = []
+        calls: list[Call] = []
         made: list[torch.Tensor] = []
         swapped = []
         try:
-            for library, names in _FOREIGN:
+            for library, names, batch in _FOREIGN:
                 for name in names:
                     original = getattr(library, name)
-                    setattr(library, name, _ForeignRecorder(original, name, calls))
+                    setattr(library, name, _ForeignRecorder(original, name, batch, calls))
                     swapped.append((library, name, original))
             with _Recorder(calls, made):
                 result = fn()
@@ -183,7 +242,5 @@ class HostGraph:
         """Make the recorded calls again, in order (in inference mode if the capture ran in it: its tensors
         are inference tensors then)."""
         with torch.inference_mode(self.inference):
-            for fn, args, expected, name in self.calls:
-                got = fn(*args)
-                if got != expected:
-                    raise ReplayMismatch(f"{name} returned {got!r} on replay, {expected!r} when captured")
+            for step in self.steps:
+                step()

@@ -50,7 +50,7 @@ def test_replay_repeats_torch_and_foreign_calls_on_new_inputs(library):
 
     with torch.inference_mode():
         graph, result = HostGraph.capture(step)
-        assert [name for *_, name in graph.calls] == [
+        assert [call.name for call in graph.calls] == [
             "aten.silu.default",
             "aten.mul.Tensor",
             "aten.add_.Tensor",
@@ -89,6 +89,45 @@ def test_a_foreign_status_unlike_the_captured_one_stops_replay(library):
     library.status = -1
     with pytest.raises(ReplayMismatch, match="scale returned -1 on replay, 0 when captured"):
         graph.replay()
+
+
+def test_runs_of_foreign_calls_replay_through_the_librarys_batch(monkeypatch):
+    """Each run of two or more consecutive calls goes to the library's batch as one step; a torch call ends a
+    run; a status unlike the captured one names the call at the index the batch reports."""
+    lib, runs = FakeLibrary(), []
+
+    def batch(calls):
+        runs.append([c.name for c in calls])
+
+        def run():
+            for i, call in enumerate(calls):
+                got = call.fn(*call.args)
+                if got != call.result:
+                    return i, got
+            return None
+
+        return run
+
+    monkeypatch.setattr(graphs, "_FOREIGN", [])
+    graphs.register_foreign(lib, ["scale"], batch=batch)
+    x, y = torch.randn(8), torch.empty(8)
+
+    def step():
+        lib.scale(x.data_ptr(), y.data_ptr(), 8, 2.0)
+        lib.scale(y.data_ptr(), y.data_ptr(), 8, 3.0)
+        z = y + 1  # a torch call between runs
+        lib.scale(z.data_ptr(), z.data_ptr(), 8, 0.5)  # a run of one: replayed alone
+        return z
+
+    with torch.inference_mode():
+        graph, z = HostGraph.capture(step)
+        assert runs == [["scale", "scale"]] and len(graph.steps) == 3
+        x.copy_(torch.randn(8))
+        graph.replay()
+        assert torch.allclose(z, (x * 6 + 1) * 0.5)
+        lib.status = 5
+        with pytest.raises(ReplayMismatch, match="scale returned 5 on replay, 0 when captured"):
+            graph.replay()
 
 
 def test_capture_puts_the_foreign_functions_back(library):

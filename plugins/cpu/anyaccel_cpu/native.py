@@ -28,6 +28,8 @@ import torch
 
 from anyaccel.graphs import register_foreign
 
+from . import replay
+
 SOURCES = Path(__file__).parent / "csrc"
 FLAGS = ("-O3", "-march=native", "-std=gnu11", "-fopenmp", "-fPIC", "-shared", "-fno-math-errno")
 
@@ -85,18 +87,20 @@ def _cpu_signature() -> str:
     return "\n".join(sorted({line for line in lines if line.split(":")[0].strip() in keys}))
 
 
-def _build_key(cc: list[str]) -> str:
+def _build_key(cc: list[str], generated: str) -> str:
     version = subprocess.run([*cc, "--version"], capture_output=True, text=True, check=True).stdout
     digest = hashlib.sha256("\0".join([*cc, version, *FLAGS, platform.machine(), _cpu_signature()]).encode())
     for source in sorted(SOURCES.iterdir()):
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    digest.update(b"replay.c\0" + generated.encode())
     return digest.hexdigest()[:16]
 
 
 def _build() -> Path:
     cc = _compiler()
+    generated = replay.source(SIGNATURES)  # anyaccel_replay, built with the kernels it calls
     try:
-        key = _build_key(cc)
+        key = _build_key(cc, generated)
     except (OSError, subprocess.CalledProcessError) as err:
         raise NativeBuildError(f"no C compiler to build the CPU kernels ({shlex.join(cc)}: {err})") from err
     target = _cache_dir() / f"{key}.so"
@@ -105,8 +109,11 @@ def _build() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, staging = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
-    sources = sorted(str(p) for p in SOURCES.glob("*.c"))
-    build = subprocess.run([*cc, *FLAGS, "-o", staging, *sources, "-lm"], capture_output=True, text=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        replay_c = Path(scratch) / "replay.c"
+        replay_c.write_text(generated)
+        sources = [*sorted(str(p) for p in SOURCES.glob("*.c")), str(replay_c)]
+        build = subprocess.run([*cc, *FLAGS, "-o", staging, *sources, "-lm"], capture_output=True, text=True)
     if build.returncode:
         os.unlink(staging)
         raise NativeBuildError(f"building the CPU kernels failed ({shlex.join(cc)}):\n{build.stderr[-2000:]}")
@@ -125,7 +132,8 @@ def _load() -> ctypes.CDLL | NativeBuildError:
     for name, (args, result) in SIGNATURES.items():
         fn = getattr(lib, name)
         fn.argtypes, fn.restype = args, result
-    register_foreign(lib, SIGNATURES)  # decode steps captured in host graphs replay these calls
+    # decode steps captured in host graphs replay these calls, each run of them in one anyaccel_replay
+    register_foreign(lib, SIGNATURES, batch=replay.batcher(lib, SIGNATURES))
     return lib
 
 

@@ -6,7 +6,7 @@ import functools
 
 import pytest
 import torch
-from anyaccel_cpu import native
+from anyaccel_cpu import native, replay
 
 import anyaccel
 from anyaccel.ops.attention import AttentionSpec
@@ -177,17 +177,19 @@ def test_write_kv_skips_padded_slots_and_decode_of_an_empty_sequence_is_zero():
 
 
 def test_the_build_cache_key_covers_the_cpu_the_compiler_and_the_sources(monkeypatch, tmp_path):
-    key = native._build_key(["cc"])
+    generated = replay.source(native.SIGNATURES)
+    key = native._build_key(["cc"], generated)
     monkeypatch.setattr(
         native, "_cpu_signature", lambda: "flags: sse2"
     )  # a -march=native build of another CPU
-    assert native._build_key(["cc"]) != key
+    assert native._build_key(["cc"], generated) != key
     monkeypatch.undo()
+    assert native._build_key(["cc"], generated + "\n") != key  # the generated replay dispatch
     sources = tmp_path / "csrc"
     sources.mkdir()
     for source in native.SOURCES.iterdir():
         (sources / source.name).write_bytes(source.read_bytes())
     monkeypatch.setattr(native, "SOURCES", sources)
-    assert native._build_key(["cc"]) == key
+    assert native._build_key(["cc"], generated) == key
     (sources / "norm.c").write_text((sources / "norm.c").read_text() + "\n")
-    assert native._build_key(["cc"]) != key
+    assert native._build_key(["cc"], generated) != key
