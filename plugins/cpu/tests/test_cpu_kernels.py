@@ -176,6 +176,27 @@ def test_write_kv_skips_padded_slots_and_decode_of_an_empty_sequence_is_zero():
     assert out[1].abs().max() == 0 and out[0].isfinite().all()
 
 
+@pytest.mark.parametrize("batch", [1, 2, 9])
+def test_decode_splits_query_heads_when_there_are_few_kv_heads(batch):
+    """A (sequence, KV head) item per thread would leave threads idle at batch 1 of a 3-KV-head model: each
+    query head is then an item of its own. Both ways (1-2 sequences: split; 9: not) match the reference."""
+    spec = AttentionSpec(torch.float32, 9, 3, 64, block_size=16)
+    decode = anyaccel.bind("attention.decode", spec)
+    g = torch.Generator().manual_seed(batch)
+    k_cache, v_cache = torch.randn(40, 16, 3, 64, generator=g), torch.randn(40, 16, 3, 64, generator=g)
+    q = torch.randn(batch, 9, 64, generator=g)
+    tables = torch.randperm(40, generator=g)[: batch * 4].reshape(batch, 4).int()
+    lens = torch.randint(1, 64, (batch,), generator=g).int()
+    out = decode(q, k_cache, v_cache, tables, lens, 64, 0.125)
+    for b in range(batch):
+        n = int(lens[b])
+        k = k_cache[tables[b].long()].reshape(-1, 3, 64)[:n].repeat_interleave(3, dim=1)  # [n, 9, 64]
+        v = v_cache[tables[b].long()].reshape(-1, 3, 64)[:n].repeat_interleave(3, dim=1)
+        p = (torch.einsum("hd,nhd->hn", q[b].double(), k.double()) * 0.125).softmax(-1)
+        want = torch.einsum("hn,nhd->hd", p, v.double())
+        torch.testing.assert_close(out[b].double(), want, rtol=1e-5, atol=1e-5)
+
+
 def test_the_build_cache_key_covers_the_cpu_the_compiler_and_the_sources(monkeypatch, tmp_path):
     generated = replay.source(native.SIGNATURES)
     key = native._build_key(["cc"], generated)

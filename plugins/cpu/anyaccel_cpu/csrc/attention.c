@@ -1,10 +1,14 @@
 /* attention.decode for a float32 query and float32 paged cache in NHD layout ([blocks, block_size, Hkv, D],
  * contiguous). One work item per (sequence, KV head) reads that head's keys and values once for all the
- * query heads that share it (grouped-query attention), page by page, with an online softmax:
+ * query heads that share it (grouped-query attention), page by page; with fewer such items than four per
+ * thread (batch 1 of a model with 3 KV heads on 2 threads: one thread would do two thirds of the work),
+ * each query head is an item of its own, its group's pages read again from cache. Online softmax:
  *
  *   m' = max(m, max_p s_p),  l' = l e^(m - m') + sum_p e^(s_p - m'),  acc' = acc e^(m - m') + sum_p e^(s_p - m') v_p
  *
  * A sink (a per-head logit with no value) is the starting state m = sink, l = 1. */
+#include <omp.h>
+
 #include "scratch.h"
 #include "vec.h"
 
@@ -88,12 +92,15 @@ int anyaccel_paged_decode_f32(const float *q, int64_t B, int64_t Hq, int64_t D, 
                               int64_t block_size, int64_t Hkv, const int32_t *block_tables,
                               int64_t max_blocks, const int32_t *seq_lens, float scale, int64_t window,
                               float softcap, const float *sinks, float *out) {
-    int64_t G = Hq / Hkv, token_stride = Hkv * D;
+    int64_t group = Hq / Hkv, token_stride = Hkv * D;
+    int64_t split = B * Hkv < 4 * (int64_t)omp_get_max_threads() ? group : 1; /* items per (sequence, head) */
+    int64_t G = group / split; /* query heads per item */
     int failed = 0;
 #pragma omp parallel for schedule(dynamic, 1) reduction(| : failed)
-    for (int64_t item = 0; item < B * Hkv; item++) {
-        int64_t b = item / Hkv, h = item % Hkv, len = seq_lens[b];
-        float *o = out + (b * Hq + h * G) * D;
+    for (int64_t item = 0; item < B * Hkv * split; item++) {
+        int64_t b = item / (Hkv * split), h = item / split % Hkv, first = h * group + item % split * G;
+        int64_t len = seq_lens[b];
+        float *o = out + (b * Hq + first) * D;
         if (len <= 0 || len > max_blocks * block_size) {
             memset(o, 0, (size_t)(G * D) * sizeof(float));
             failed |= len > 0 ? 1 : 0;
@@ -107,7 +114,7 @@ int anyaccel_paged_decode_f32(const float *q, int64_t B, int64_t Hq, int64_t D, 
         }
         float *l = m + G, *s = l + G; /* s: G rows of block_size scores */
         for (int64_t g = 0; g < G; g++) {
-            m[g] = sinks ? sinks[h * G + g] : -INFINITY;
+            m[g] = sinks ? sinks[first + g] : -INFINITY;
             l[g] = sinks ? 1.0f : 0.0f;
             memset(o + g * D, 0, (size_t)D * sizeof(float));
         }
@@ -126,7 +133,7 @@ int anyaccel_paged_decode_f32(const float *q, int64_t B, int64_t Hq, int64_t D, 
             int64_t n = p1 - p0;
             for (int64_t g = 0; g < G; g++) {
                 float *sg = s + g * block_size;
-                scores(q + b * q_sb + (h * G + g) * q_sh, keys + p0 * token_stride, token_stride, n, D, sg);
+                scores(q + b * q_sb + (first + g) * q_sh, keys + p0 * token_stride, token_stride, n, D, sg);
                 float top = m[g];
                 for (int64_t j = 0; j < n; j++) {
                     float x = sg[j] * scale;
