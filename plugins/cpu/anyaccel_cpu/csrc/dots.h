@@ -74,4 +74,41 @@ static inline float dot1(const float *w, const float *x, int64_t k) {
     return s;
 }
 
+/* o[j] = <w, x[j]> for j < m (m <= DOT_TILE, a constant where inlined): one weight row read once for a few
+ * activation rows (decode at batch 2-8), rows taken one after another as in dot1. On 2 Zen 4 cores,
+ * SmolLM2-135M's float32 linears at batch 8 took 23.6 ms per step this way against 28.2 reading two rows
+ * side by side (dots2). */
+static inline __attribute__((always_inline)) void dots1_m(const float *w, const float *const *x, int m,
+                                                          int64_t k, float *o) {
+    v8f a0[DOT_TILE], a1[DOT_TILE];
+    for (int j = 0; j < m; j++) a0[j] = a1[j] = v8_splat(0.0f);
+    int64_t i = 0;
+    for (; i + 2 * V8 <= k; i += 2 * V8) {
+        v8f r0 = v8_load(w + i), r1 = v8_load(w + i + V8);
+        for (int j = 0; j < m; j++) {
+            a0[j] += r0 * v8_load(x[j] + i);
+            a1[j] += r1 * v8_load(x[j] + i + V8);
+        }
+    }
+    for (; i + V8 <= k; i += V8) {
+        v8f r0 = v8_load(w + i);
+        for (int j = 0; j < m; j++) a0[j] += r0 * v8_load(x[j] + i);
+    }
+    for (int j = 0; j < m; j++) {
+        float s = v8_sum(a0[j] + a1[j]);
+        for (int64_t t = i; t < k; t++) s += w[t] * x[j][t];
+        o[j] = s;
+    }
+}
+
+/* dots1_m with m only known at run time (1 <= m <= DOT_TILE): one unrolled copy per m. */
+static inline void dots1(const float *w, const float *const *x, int m, int64_t k, float *o) {
+    switch (m) {
+        case 1: dots1_m(w, x, 1, k, o); break;
+        case 2: dots1_m(w, x, 2, k, o); break;
+        case 3: dots1_m(w, x, 3, k, o); break;
+        default: dots1_m(w, x, DOT_TILE, k, o); break;
+    }
+}
+
 #endif

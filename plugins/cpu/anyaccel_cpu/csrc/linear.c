@@ -1,7 +1,8 @@
 /* linear.gemm in float32 for a few input rows (decode) and the plain [N, K] weight layout:
- * out[m] = W x[m] + bias. Work items are blocks of ROWS output features; each streams its weight rows once,
- * for all input rows, through dots.h; each thread takes one contiguous range of blocks (long streams for the
- * prefetchers, see q8dot.c). Many input rows are the caller's to send to a packing BLAS. */
+ * out[m] = W x[m] + bias. Work items are blocks of ROWS output features; each reads its weight rows one
+ * after another (one sequential stream), each row once per DOT_TILE input rows, through dots.h; each thread
+ * takes one contiguous range of blocks (long streams for the prefetchers, see q8dot.c). Many input rows are
+ * the caller's to send to a packing BLAS. */
 #include "dots.h"
 
 enum { ROWS = 64 };
@@ -23,14 +24,10 @@ void anyaccel_gemm_f32(const float *x, int64_t M, int64_t K, int64_t ldx, const 
             int m = (int)(M - m0 < DOT_TILE ? M - m0 : DOT_TILE);
             const float *xs[DOT_TILE];
             for (int j = 0; j < m; j++) xs[j] = x + (m0 + j) * ldx;
-            for (int64_t n = n0; n < n1; n += 2) {
-                const float *row1 = n + 1 < n1 ? w + (n + 1) * K : w + n * K; /* odd tail: computed twice */
-                float o0[DOT_TILE], o1[DOT_TILE];
-                dots2(w + n * K, row1, xs, m, K, o0, o1);
-                for (int j = 0; j < m; j++) {
-                    out[(m0 + j) * N + n] = biased(bias, n, o0[j]);
-                    if (n + 1 < n1) out[(m0 + j) * N + n + 1] = biased(bias, n + 1, o1[j]);
-                }
+            for (int64_t n = n0; n < n1; n++) {
+                float o[DOT_TILE];
+                dots1(w + n * K, xs, m, K, o);
+                for (int j = 0; j < m; j++) out[(m0 + j) * N + n] = biased(bias, n, o[j]);
             }
         }
     }
