@@ -15,6 +15,7 @@ from anyaccel.ops.linear import LinearSpec
 from anyaccel.ops.moe import MoESpec
 from anyaccel.ops.norm import NormSpec
 from anyaccel.ops.rope import RopeSpec
+from anyaccel.providers.reference import attention as reference_attention
 from anyaccel.providers.reference import moe as reference_moe
 from anyaccel.providers.reference import norm as reference_norm
 
@@ -214,3 +215,32 @@ def test_the_build_cache_key_covers_the_cpu_the_compiler_and_the_sources(monkeyp
     assert native._build_key(["cc"], generated) == key
     (sources / "norm.c").write_text((sources / "norm.c").read_text() + "\n")
     assert native._build_key(["cc"], generated) != key
+
+
+@pytest.mark.parametrize(
+    ("cache_dtype", "causal"), [(torch.float8_e4m3fn, True), (torch.bfloat16, False), (torch.float32, True)]
+)
+def test_sdpa_prefill_reads_a_cached_prefix_like_the_reference(cache_dtype, causal):
+    """Prefix pages from the cache (fp8 dequantized by its scale) ahead of the new tokens, GQA, a window
+    shorter than the sequence (causal) or none: what the conformance grid does not combine for NHD caches."""
+    dtype = torch.bfloat16 if cache_dtype != torch.float32 else torch.float32
+    window = 20 if causal else -1
+    spec = AttentionSpec(
+        dtype, 6, 2, 32, block_size=16, kv_dtype=cache_dtype, causal=causal, sliding_window=window
+    )
+    prefill = anyaccel.bind("attention.prefill", spec)
+    assert anyaccel.resolve("attention.prefill", spec).selected.name == "cpu.sdpa_prefill"
+    g = torch.Generator().manual_seed(3)
+    news, cached = (5, 40), (37, 0)
+    k_cache = (torch.randn(12, 16, 2, 32, generator=g) * 2).to(cache_dtype)
+    v_cache = (torch.randn(12, 16, 2, 32, generator=g) * 2).to(cache_dtype)
+    scales = (torch.tensor(0.5), torch.tensor(0.25)) if cache_dtype == torch.float8_e4m3fn else (None, None)
+    tables = torch.tensor([[7, 2, 9, 0], [4, 11, 3, -1]], dtype=torch.int32)
+    q = torch.randn(sum(news), 6, 32, generator=g).to(dtype)
+    k, v = (torch.randn(sum(news), 2, 32, generator=g).to(dtype) for _ in range(2))
+    cu = torch.tensor([0, news[0], sum(news)], dtype=torch.int32)
+    lens = torch.tensor([n + c for n, c in zip(news, cached, strict=True)], dtype=torch.int32)
+    args = (q, k, v, k_cache, v_cache, tables, cu, lens, max(news), 64, 0.2)
+    kwargs = dict(causal=causal, sliding_window=window, k_scale=scales[0], v_scale=scales[1])
+    want = reference_attention._specialised("prefill", "NHD")(*args, **kwargs)
+    torch.testing.assert_close(prefill(*args, **kwargs), want, rtol=2e-2, atol=2e-2)

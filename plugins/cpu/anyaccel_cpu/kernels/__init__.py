@@ -76,6 +76,14 @@ KERNELS: list[Kernel] = [
     ),
     _kernel("attention.write_kv", "write_kv", "attention:write_kv", factory=True, kv_layout="NHD"),
     _kernel(
+        "attention.prefill",
+        "sdpa_prefill",
+        "prefill:prefill",
+        supports=attention_supports,
+        factory=True,
+        kv_layout="NHD",
+    ),
+    _kernel(
         "linear.gemm",
         "native_gemm",
         "linear:native_gemm",

@@ -33,7 +33,7 @@ def gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
 
 
 def native_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Plain [N, K] weights: a few rows in C (csrc/linear.c, each weight row read once, prefetched ahead),
+    """Plain [N, K] weights: a few rows in C (csrc/linear.c, the weight rows read in order, one stream),
     many through oneDNN (onednn.many_rows, which packs them per call: many rows repay it). On 2 AVX2 cores,
     8 rows times [1024, 512]: 0.29 ms against 0.33 ms for oneDNN on packed weights; times [16, 512] (an
     MoE router): 24 us against 86 us."""
