@@ -167,3 +167,31 @@ def test_a_float32_copy_is_the_same_model_with_dense_layers(files, tmp_path):
     for a, b in zip(quantized, outputs, strict=True):
         assert a.token_ids == b.token_ids
         torch.testing.assert_close(a.logits, b.logits, rtol=0, atol=1e-4 * a.logits.abs().max().item())
+
+
+def _resident_kb(path: Path) -> int:
+    """kB of `path`'s memory maps resident in this process (/proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if (
+            head and "-" in head[0] and len(head) >= 5
+        ):  # a mapping's first line: address perms offset dev inode path
+            inside = len(head) >= 6 and head[5] == str(path)
+        elif inside and line.startswith("Rss:"):
+            total += int(head[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads Linux's /proc/self/smaps")
+def test_converted_tensors_leave_no_file_pages_resident(files):
+    """A loaded tensor is a copy: the file's pages it was read from are dropped from the process (they would
+    otherwise double a float32 model's resident memory); reading again faults them back, same values."""
+    path = files["qwen3moe"].resolve()  # float32 experts: megabytes of tensor data
+    ckpt = GgufCheckpoint(path)
+    first = {m: ckpt.tensor(f"{m}.weight") for m in ckpt.modules}
+    data = sum(int(t.n_bytes) for t in ckpt.gguf_tensors.values())
+    assert data > 4 << 20
+    assert _resident_kb(path) * 1024 < data // 4, "the tensors' pages stayed resident"
+    for module, values in first.items():
+        assert torch.equal(ckpt.tensor(f"{module}.weight"), values)

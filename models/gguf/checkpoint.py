@@ -14,6 +14,7 @@ expert's slice.
 from __future__ import annotations
 
 import functools
+import mmap
 from pathlib import Path
 from typing import Any
 
@@ -153,13 +154,32 @@ class GgufCheckpoint:
             return self.config["num_key_value_heads"]
         return None
 
+    def _release(self, gguf_name: str) -> None:
+        """Drop a tensor's pages of the memory-mapped file from this process's resident memory once it has
+        been converted (the results are copies: the map is read-only). They stay in the page cache, and a
+        later read (a tied head reading the embedding again) faults them back in. Without this, every page
+        the load touched would stay resident beside the model's own copy: 540 MB more for a float32
+        SmolLM2-135M."""
+        view = getattr(self.reader.data, "_mmap", None)  # np.memmap's map of the whole file
+        advice = getattr(mmap, "MADV_DONTNEED", None)
+        if view is None or advice is None:
+            return
+        t = self.gguf_tensors[gguf_name]
+        start = int(t.data_offset) // mmap.PAGESIZE * mmap.PAGESIZE
+        end = int(t.data_offset) + int(t.n_bytes)
+        end = (end // mmap.PAGESIZE) * mmap.PAGESIZE  # whole pages only: the next tensor may share the last
+        if end > start:
+            view.madvise(advice, start, end - start)
+
     def _dense(self, gguf_name: str, expert: int | None, module: str) -> torch.Tensor:
         qtype, raw, shape = self._raw(gguf_name, expert)
         values = blocks.dequantize(qtype, raw, shape)
         heads = self._rows(module)
         if heads is not None:
             values = unpermute_rows(values, heads)
-        return torch.from_numpy(np.require(values, requirements=["C", "W"]))
+        out = torch.from_numpy(np.require(values, requirements=["C", "W"]))
+        self._release(gguf_name)
+        return out
 
     @functools.lru_cache(maxsize=8)  # noqa: B019  (one checkpoint per engine; a few tensors at a time)
     def _quantized(self, gguf_name: str, expert: int | None, module: str) -> dict[str, torch.Tensor]:
@@ -172,10 +192,13 @@ class GgufCheckpoint:
                 a = unpermute_rows(a, heads)
             return torch.from_numpy(np.require(a, requirements=["C", "W"]))
 
+        parts: dict[str, torch.Tensor] = {}
         if qtype in blocks.AFFINE4:
             q, scale, offset = blocks.affine4(qtype, raw)
-            return {"qweight": rows(pack_words(q)), "scales": rows(scale), "qzeros": rows(offset)}
-        if qtype in blocks.INT8:
+            parts = {"qweight": rows(pack_words(q)), "scales": rows(scale), "qzeros": rows(offset)}
+        elif qtype in blocks.INT8:
             q, scale = blocks.int8(qtype, raw)
-            return {"qweight": rows(q), "scales": rows(scale)}
-        return {}
+            parts = {"qweight": rows(q), "scales": rows(scale)}
+        if parts:
+            self._release(gguf_name)
+        return parts
