@@ -123,6 +123,7 @@ def load_weights(
                 _load_one(file, f, slots[name], allow_nonfinite)
                 bar.update(1)
     bar.close()
+    del slots  # their load closures hold the loaded parameters, which post-processing may replace
     process_after_loading(model, model_dir)
 
 

@@ -73,6 +73,11 @@ def assign_schemes(
 
 def load_gguf(model: nn.Module, ckpt: GgufCheckpoint, *, progress: bool = True) -> None:
     """Fill every parameter of `model` from the GGUF file, then let layers post-process (bind kernels)."""
+    _fill(model, ckpt, progress)  # its slots, whose load closures hold the loaded parameters, are gone after
+    process_after_loading(model, ckpt.path)
+
+
+def _fill(model: nn.Module, ckpt: GgufCheckpoint, progress: bool) -> None:
     slots = list(model_slots(model))
     bar = progress_bar(len(slots), enabled=progress)
     for slot in slots:
@@ -95,4 +100,3 @@ def load_gguf(model: nn.Module, ckpt: GgufCheckpoint, *, progress: bool = True) 
                 slot.load(src)
         bar.update(1)
     bar.close()
-    process_after_loading(model, ckpt.path)
