@@ -81,13 +81,17 @@ class ParallelLMHead(VocabParallelEmbedding):
     def process_weights_after_loading(self) -> None:
         """Bind linear.gemm for a dense head (a quantized one's `proj` binds its scheme's op). A kernel that
         keeps weights in a layout of its own gets them converted once, into a copy: a tied weight stays
-        the embedding's."""
+        the embedding's. A copy that is an ordinary tensor with the same values (the weight moved to memory
+        the kernel reads faster) becomes the weight itself, so a tied weight is still held once."""
         if self.proj is not None:
             return
         rows, hidden = self.weight.shape
         resolution = anyaccel.resolve("linear.gemm", LinearSpec(self.weight.dtype, rows, hidden))
         record(self, resolution)
-        self._gemm_weight = resolution.prepare_weights({"weight": self.weight.data})["weight"]
+        prepared = resolution.prepare_weights({"weight": self.weight.data})["weight"]
+        if prepared is not self.weight.data and _same_values(prepared, self.weight.data):
+            self.weight.data = prepared
+        self._gemm_weight = prepared
         self._gemm = resolution.fn
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -105,3 +109,14 @@ class ParallelLMHead(VocabParallelEmbedding):
     def weight_slots(self, prefix: str) -> Iterator[WeightSlot]:
         if not self.tied and self.proj is None:
             yield from super().weight_slots(prefix)
+
+
+def _same_values(a: object, b: torch.Tensor) -> bool:
+    """a is an ordinary tensor equal to b (shape, dtype, device and every value)."""
+    return (
+        isinstance(a, torch.Tensor)
+        and a.layout == torch.strided
+        and not a.is_mkldnn
+        and (a.shape, a.dtype, a.device) == (b.shape, b.dtype, b.device)
+        and torch.equal(a, b)
+    )

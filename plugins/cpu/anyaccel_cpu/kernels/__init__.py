@@ -91,6 +91,7 @@ KERNELS: list[Kernel] = [
         supports=native_supports,
         priority=NATIVE,
         capturable=True,
+        prepare=f"{__name__}.linear:native_prepare",
     ),
     _kernel(
         "linear.gemm",
