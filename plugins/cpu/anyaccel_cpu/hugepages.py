@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -79,3 +80,8 @@ def in_huge_pages(t: torch.Tensor) -> torch.Tensor:
     out = _allocate(t.nbytes).view(t.dtype).view(t.shape)
     out.copy_(t)
     return out
+
+
+def prepare(spec: Any, weights: dict[str, Any]) -> dict[str, Any]:
+    """The prepare hook of the C kernels that stream their weights: every weight tensor in_huge_pages."""
+    return {name: in_huge_pages(w) if isinstance(w, torch.Tensor) else w for name, w in weights.items()}

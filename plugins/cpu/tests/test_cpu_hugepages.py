@@ -30,7 +30,7 @@ def _advised_huge(address: int) -> bool:
 
 def test_large_tensors_move_into_huge_pages_with_their_values():
     big, small = torch.randn(512, 1024), torch.randn(64, 64)
-    moved = hugepages.in_huge_pages(big)
+    moved = hugepages.prepare(None, {"weight": big, "bias": None})["weight"]
     assert moved.data_ptr() != big.data_ptr() and torch.equal(moved, big)
     assert (moved.shape, moved.dtype, moved.is_contiguous()) == (big.shape, big.dtype, True)
     assert _advised_huge(moved.data_ptr()) and not _advised_huge(big.data_ptr())

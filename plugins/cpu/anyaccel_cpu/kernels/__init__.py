@@ -41,6 +41,7 @@ def _kernel(op: str, name: str, target: str, *, dtypes=FLOATS, priority=PRIORITY
 
 F32 = frozenset({torch.float32})
 NATIVE = PRIORITY + 10  # the C kernels rank above the torch-composed ones they replace for float32
+STREAMED = "anyaccel_cpu.hugepages:prepare"  # weights a C kernel streams every call: in huge pages
 
 KERNELS: list[Kernel] = [
     # both read and write the NHD cache: slots are rows of its flat [blocks * block_size, Hkv, D] view
@@ -91,7 +92,7 @@ KERNELS: list[Kernel] = [
         supports=native_supports,
         priority=NATIVE,
         capturable=True,
-        prepare=f"{__name__}.linear:native_prepare",
+        prepare=STREAMED,
     ),
     _kernel(
         "linear.gemm",
@@ -109,6 +110,7 @@ KERNELS: list[Kernel] = [
         supports=native_w4_supports,
         priority=NATIVE,
         capturable=True,
+        prepare=STREAMED,
     ),
     _kernel(
         "quant.w8a16_gemm",
@@ -118,6 +120,7 @@ KERNELS: list[Kernel] = [
         supports=native_supports,
         priority=NATIVE,
         capturable=True,
+        prepare=STREAMED,
     ),
     _kernel(
         "quant.w4a8_gemm",
@@ -127,6 +130,7 @@ KERNELS: list[Kernel] = [
         supports=native_q8_supports,
         priority=NATIVE,
         capturable=True,
+        prepare=STREAMED,
     ),
     _kernel(
         "quant.w8a8_gemm",
@@ -136,6 +140,7 @@ KERNELS: list[Kernel] = [
         supports=native_q8_supports,
         priority=NATIVE,
         capturable=True,
+        prepare=STREAMED,
     ),
     _kernel(
         "moe.experts",

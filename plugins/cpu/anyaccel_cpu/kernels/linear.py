@@ -15,7 +15,6 @@ import torch
 from anyaccel.ops.base import expect_tensor
 from anyaccel.ops.linear import LinearSpec
 
-from ..hugepages import in_huge_pages
 from ..native import native, ptr
 from ..onednn import linear, many_rows, pack
 
@@ -25,11 +24,6 @@ FEW_ROWS = 16  # from here on MKL's packing GEMM is faster than streaming dot pr
 
 def prepare(spec: LinearSpec, weights: dict[str, Any]) -> dict[str, Any]:
     return weights | {"weight": pack(weights["weight"])}
-
-
-def native_prepare(spec: LinearSpec, weights: dict[str, Any]) -> dict[str, Any]:
-    """The weight the C GEMV streams, in transparent huge pages (hugepages.py); same layout and values."""
-    return weights | {"weight": in_huge_pages(weights["weight"].contiguous())}
 
 
 def gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
