@@ -8,8 +8,9 @@ steps; the GEMV alone, standalone: 11.5-12.0 against 13.3-13.6 ms).
 Tensors of at least MIN_BYTES are copied into arenas: anonymous private mappings advised MADV_HUGEPAGE
 before any page is touched, 2 MiB aligned, filled front to back, so that only the last arena's last huge
 page is partly unused (an untouched page is never allocated). A tensor larger than an arena gets a mapping
-of its own. An arena lives as long as a tensor in it. Elsewhere (no THP, another OS, ANYACCEL_CPU_HUGEPAGES=0)
-`in_huge_pages` returns its argument unchanged.
+of its own. An arena is unmapped with the last tensor in it, the one being filled once it is full (it stays
+mapped until then: at most ARENA bytes, only its touched pages resident). Elsewhere (no THP, another OS,
+ANYACCEL_CPU_HUGEPAGES=0) `in_huge_pages` returns its argument unchanged.
 """
 
 from __future__ import annotations
