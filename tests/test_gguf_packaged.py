@@ -31,3 +31,46 @@ def test_default_run_answers_with_the_packaged_gguf(capsys):
     assert first["prompt"] == "What is the capital of France?" and "Paris" in first["completion"]
     cmp = data["compare_transformers"]
     assert cmp["tokens_match"] and cmp["ok"], cmp
+
+
+@pytest.mark.slow
+def test_the_gguf_tokenizer_is_converted_once_and_cached(tmp_path, monkeypatch):
+    """The second load reads the saved conversion (no GGUF metadata read) and behaves exactly as the
+    converted one: ids, text, chat template, special tokens; a damaged entry is rebuilt from the file."""
+    from anyaccel.models.engine import tokenizer as tok
+
+    try:
+        path = packaged_gguf()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    fresh = tok.load_tokenizer(path, 49152)
+    entry = tok.gguf_tokenizer_cache(path)
+    assert (entry / "tokenizer.json").is_file() and entry.is_relative_to(tmp_path)
+
+    import transformers
+
+    calls = []
+    real = transformers.AutoTokenizer.from_pretrained
+
+    def recorded(*args, **kwargs):
+        calls.append(kwargs.get("gguf_file"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", recorded)
+    cached = tok.load_tokenizer(path, 49152)
+    assert calls == [None]  # read from the cache entry, not converted from the file
+    chat = [{"role": "user", "content": "What is the capital of France?"}]
+    for t in (fresh, cached):
+        assert t.chat(chat) == fresh.chat(chat)
+        for text in ("What is the capital of France?", "héllo  wörld\n\t<|im_start|> 123", "日本語"):
+            assert t.encode(text) == fresh.encode(text) and t.decode(t.encode(text)) == fresh.decode(
+                fresh.encode(text)
+            )
+    assert cached.hf.special_tokens_map == fresh.hf.special_tokens_map
+
+    (entry / "tokenizer.json").write_text("{ not json")
+    calls.clear()
+    rebuilt = tok.load_tokenizer(path, 49152)
+    assert calls == [None, path.name] and rebuilt.chat(chat) == fresh.chat(chat)
+    assert json.loads((entry / "tokenizer.json").read_text())  # the entry is whole again
