@@ -15,7 +15,6 @@ and the ctypes calls read the same signatures, so the two cannot disagree about 
 from __future__ import annotations
 
 import ctypes
-import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -82,14 +81,19 @@ def source(signatures: dict[str, tuple]) -> str:
 
 
 def _word(argtype: Any, value: Any) -> int | None:
-    """A recorded argument as a program word, or None for one the program does not encode (a ctypes
-    object passed explicitly, say): the run then replays through ctypes."""
-    if argtype is ctypes.c_float:
-        return struct.unpack("<i", struct.pack("<f", value))[0] if isinstance(value, (int, float)) else None
+    """A recorded argument as a program word, converted as ctypes converts it for the call, or None for one
+    the program does not encode (a ctypes object passed explicitly, say): the run then replays through
+    ctypes."""
+    if argtype is ctypes.c_float:  # its bits, after ctypes' own rounding (overflow to inf included)
+        return (
+            ctypes.c_int32.from_buffer(ctypes.c_float(value)).value
+            if isinstance(value, (int, float))
+            else None
+        )
     if argtype is ctypes.c_void_p and value is None:
         return 0
-    if isinstance(value, int) and not isinstance(value, bool) and -(1 << 63) <= value < (1 << 63):
-        return value if argtype is not ctypes.c_int else ctypes.c_int(value).value
+    if isinstance(value, int) and -(1 << 63) <= value < (1 << 63):  # bools included, as ctypes takes them
+        return int(value) if argtype is not ctypes.c_int else ctypes.c_int(value).value
     return None
 
 

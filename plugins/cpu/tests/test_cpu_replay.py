@@ -91,3 +91,14 @@ def test_the_generated_dispatch_follows_the_signatures():
     )
     assert "int f(void *, int64_t, int, float);" in source
     assert "case 0: return f(P(a[0]), a[1], (int)a[2], F(a[3]));" in source
+
+
+def test_arguments_encode_as_ctypes_converts_them():
+    """Float bits after ctypes' rounding (an overflow is inf, not an error), bools and wrapped ints as
+    ctypes passes them, NULL as 0."""
+    f32 = ctypes.c_float
+    assert replay._word(f32, 0.37) == ctypes.c_int32.from_buffer(f32(0.37)).value
+    assert replay._word(f32, 1e40) == ctypes.c_int32.from_buffer(f32(float("inf"))).value
+    assert replay._word(ctypes.c_int, True) == 1 and replay._word(ctypes.c_int, (1 << 32) + 5) == 5
+    assert replay._word(ctypes.c_void_p, None) == 0 and replay._word(ctypes.c_int64, -3) == -3
+    assert replay._word(ctypes.c_int64, 1 << 64) is None
