@@ -216,5 +216,6 @@ KERNELS: list[Kernel] = [
         factory=True,
         priority=NATIVE,
         capturable=True,
+        prepare=STREAMED,
     ),
 ]

@@ -20,6 +20,7 @@ from anyaccel.ops.microscaling import FORMATS, MXFormat, decode_scales, dequanti
 from anyaccel.ops.mx import MXGemmSpec
 from anyaccel.platforms.base import Platform
 
+from .. import hugepages
 from ..native import native, ptr
 from ..onednn import many_rows
 
@@ -57,10 +58,11 @@ def block_matmul(
 
 def prepare(spec: MXGemmSpec, weights: dict[str, Any]) -> dict[str, Any]:
     fmt = FORMATS[spec.weight_format]
-    return weights | {
+    prepared = weights | {
         "w": weights["w"].contiguous().view(torch.uint8),
         "w_scale": float_scales(fmt, weights["w_scale"], weights.get("w_global_scale")),
     }
+    return hugepages.prepare(spec, prepared)  # streamed at every call: in huge pages
 
 
 def mx_gemm(spec: MXGemmSpec, platform: Platform) -> Callable[..., torch.Tensor]:

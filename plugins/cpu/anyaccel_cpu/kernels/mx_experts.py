@@ -19,6 +19,7 @@ from anyaccel.ops.moe import MoESpec
 from anyaccel.platforms.base import Platform
 from anyaccel.providers.reference.moe import glu_for
 
+from .. import hugepages
 from .mx import block_matmul, float_scales
 
 OP = "moe.experts"
@@ -44,7 +45,7 @@ def prepare(spec: MoESpec, weights: dict[str, Any]) -> dict[str, Any]:
         out[f"{name}_scale"] = _expert_scales(
             fmt, weights[f"{name}_scale"], weights.get(f"{name}_global_scale")
         )
-    return out
+    return hugepages.prepare(spec, out)  # streamed at every call: in huge pages
 
 
 def experts(spec: MoESpec, platform: Platform) -> Callable[..., torch.Tensor]:
