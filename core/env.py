@@ -23,6 +23,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .deadline import DEFAULT_SECONDS
 
@@ -81,6 +82,12 @@ def override(changes: Mapping[str, str | None]) -> Iterator[None]:
             yield
     finally:
         context.reset()  # after environ() has put the previous values back
+
+
+def cache_dir() -> Path:
+    """Where anyaccel keeps what it builds once per machine (compiled kernels, tuning tables, the demo
+    checkpoint, converted tokenizers): $XDG_CACHE_HOME/anyaccel, else ~/.cache/anyaccel."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "anyaccel"
 
 
 def _flag(name: str) -> bool:

@@ -6,13 +6,14 @@ no tokenizer files, so the engine uses the byte-level tokenizer (vocabulary 384:
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from anyaccel.env import cache_dir
 
 from .random_constants import randomize_constants
 
@@ -47,10 +48,6 @@ DEMO_PROMPTS = (
     "Paged attention stores keys and values in fixed-size blocks",
     "Hello",
 )
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "anyaccel"
 
 
 def demo_checkpoint() -> Path:

@@ -56,7 +56,7 @@ def gguf_tokenizer_cache(path: Path) -> Path:
     """Where the converted tokenizer of the GGUF file at `path` is kept (see the module docstring)."""
     import transformers
 
-    from ..demo import cache_dir
+    from anyaccel.env import cache_dir
 
     resolved = path.resolve()
     stat = resolved.stat()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from anyaccel import context
+from anyaccel.env import cache_dir
 from anyaccel.platforms.base import Capability, CapabilityRange, Platform
 
 from .launch import interpreting
@@ -76,9 +77,8 @@ def buckets_for(kernel: str, platform: Platform) -> dict[str, Entry]:
 
 
 def cache_path(platform: Platform) -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     device = re.sub(r"[^0-9A-Za-z_.-]+", "_", f"{platform.name}-{platform.device_name}-{platform.capability}")
-    return root / "anyaccel" / "triton" / f"{device}.json"
+    return cache_dir() / "triton" / f"{device}.json"
 
 
 class Tuning:

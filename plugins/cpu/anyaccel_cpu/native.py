@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from anyaccel.env import cache_dir
 from anyaccel.graphs import register_foreign
 
 from . import replay
@@ -72,11 +73,6 @@ def _compiler() -> list[str]:
     return shlex.split(os.environ.get("CC", "cc"))
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "anyaccel" / "cpu-kernels"
-
-
 def _cpu_signature() -> str:
     """What -march=native compiles for: the CPU model and feature flags (Linux), else what Python knows."""
     try:
@@ -103,7 +99,7 @@ def _build() -> Path:
         key = _build_key(cc, generated)
     except (OSError, subprocess.CalledProcessError) as err:
         raise NativeBuildError(f"no C compiler to build the CPU kernels ({shlex.join(cc)}: {err})") from err
-    target = _cache_dir() / f"{key}.so"
+    target = cache_dir() / "cpu-kernels" / f"{key}.so"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
