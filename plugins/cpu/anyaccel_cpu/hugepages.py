@@ -15,6 +15,7 @@ ANYACCEL_CPU_HUGEPAGES=0) `in_huge_pages` returns its argument unchanged.
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import sys
@@ -24,21 +25,23 @@ from typing import Any
 
 import torch
 
+from anyaccel.env import FLAG_VALUES
+
 HUGE_PAGE = 2 << 20
 ARENA = 64 << 20
 MIN_BYTES = 1 << 20
 ALIGN = 64  # each tensor starts on a cache line
 _THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+SWITCH = "ANYACCEL_CPU_HUGEPAGES"
 
 _lock = threading.Lock()
 _arena: torch.Tensor | None = None  # uint8 view of the current arena
 _used = 0
 
 
-def available() -> str | None:
-    """None when weights can be placed in transparent huge pages, else why not."""
-    if os.environ.get("ANYACCEL_CPU_HUGEPAGES", "1") == "0":
-        return "turned off by ANYACCEL_CPU_HUGEPAGES=0"
+@functools.cache
+def _machine_reason() -> str | None:
+    """Why this machine cannot give huge pages, read once (the kernel's THP mode does not change)."""
     if not sys.platform.startswith("linux") or not hasattr(mmap, "MADV_HUGEPAGE"):
         return "transparent huge pages are a Linux feature"
     try:
@@ -48,6 +51,16 @@ def available() -> str | None:
     if "[never]" in mode:
         return "transparent huge pages are off on this machine (never)"
     return None
+
+
+def available() -> str | None:
+    """None when weights can be placed in transparent huge pages, else why not."""
+    setting = os.environ.get(SWITCH, "1").strip().lower()
+    if setting not in FLAG_VALUES:
+        raise ValueError(f"{SWITCH}={setting!r}: expected 1 or 0 (also true/false, yes/no, on/off)")
+    if not FLAG_VALUES[setting]:
+        return f"turned off by {SWITCH}={setting}"
+    return _machine_reason()
 
 
 def _mapping(nbytes: int) -> torch.Tensor:

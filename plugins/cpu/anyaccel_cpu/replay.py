@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from anyaccel.graphs import Call
 
@@ -111,7 +111,7 @@ def batcher(lib: ctypes.CDLL, signatures: dict[str, tuple]) -> Callable[[list[Ca
             if None in encoded or (result is not None and not isinstance(call.result, int)):
                 return None
             status = call.result if result is not None else 0
-            words += [index[call.name], status, len(encoded), *(w for w in encoded if w is not None)]
+            words += [index[call.name], status, len(encoded), *cast(list[int], encoded)]
         program = (ctypes.c_int64 * len(words))(*words)
         got = ctypes.c_int64()
 
