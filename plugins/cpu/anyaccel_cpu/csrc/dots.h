@@ -1,17 +1,17 @@
-/* The micro-kernel for a few activation rows (decode): dot products of two weight rows with up to DOT_TILE
- * activation rows, each weight vector loaded once for all of them, so the weights stream from memory once.
- * Many rows (prefill) use tile.h instead. */
+/* The micro-kernels for a few activation rows (decode): dot products of weight rows with up to DOT_TILE
+ * activation rows, each weight vector loaded once for all of them, so the weights stream from memory once:
+ * dot1 / dots1 read one weight row at a time (the dense GEMV), dots2 two rows of separate matrices at once
+ * (the experts' gate and up rows). Many rows (prefill) use tile.h instead. */
 #ifndef ANYACCEL_CPU_DOTS_H
 #define ANYACCEL_CPU_DOTS_H
 
 #include "vec.h"
 
 #define DOT_TILE 4
-/* Floats ahead of the current weight vector to prefetch: 4 KB, one or two rows of a small model ahead. The
- * hardware prefetcher alone left 15-20% of the read bandwidth unused on a 2-core EPYC with 8 rows (1.9
- * against 1.6 ms per demo MoE layer); 4 KB rather than 2 KB took SmolLM2-135M's float32 linears from 14.4 to
- * 13.1 ms per token (cold weights). Prefetching past the end of an array is harmless (prefetches never
- * fault). */
+/* Floats ahead of dots2's current weight vectors to prefetch: 4 KB, one or two rows of a small model ahead.
+ * The hardware prefetcher alone left 15-20% of the read bandwidth unused on a 2-core EPYC with 8 rows (1.9
+ * against 1.6 ms per demo MoE layer), and 4 KB did better than 2 KB. Prefetching past the end of an array is
+ * harmless (prefetches never fault). */
 #define PREFETCH 1024
 
 /* o0[j] = <w0, x[j]>, o1[j] = <w1, x[j]> over k floats, for j < m (m <= DOT_TILE, a constant where
