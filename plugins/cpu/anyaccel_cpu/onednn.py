@@ -31,7 +31,7 @@ def pack(weight: torch.Tensor) -> torch.Tensor:
 
 
 def linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """x [M, K] @ packed.T (+ bias [N]) -> [M, N] (packed from pack())."""
+    """x [M, K] @ packed.T (+ bias [N]) -> [M, N] (packed from pack(), or a plain contiguous [N, K])."""
     return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
 
 
@@ -42,7 +42,5 @@ def many_rows(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None =
     sgemm (16 to 512 rows of SmolLM2's and Llama-like shapes); both are float32 GEMMs, differing only in
     summation order."""
     if _MISSING is None and x.is_contiguous() and weight.is_contiguous():
-        return torch.ops.mkldnn._linear_pointwise(
-            x, weight, None if bias is None else bias.contiguous(), "none", [], ""
-        )
+        return linear(x, weight, None if bias is None else bias.contiguous())
     return torch.nn.functional.linear(x, weight, bias)
