@@ -33,7 +33,9 @@ def test_large_tensors_move_into_huge_pages_with_their_values():
     moved = hugepages.prepare(None, {"weight": big, "bias": None})["weight"]
     assert moved.data_ptr() != big.data_ptr() and torch.equal(moved, big)
     assert (moved.shape, moved.dtype, moved.is_contiguous()) == (big.shape, big.dtype, True)
-    assert _advised_huge(moved.data_ptr()) and not _advised_huge(big.data_ptr())
+    # Only the copy is checked: where the allocator put the original (and whether the machine's malloc
+    # advises its own heap huge, as glibc.malloc.hugetlb does) is not this module's doing.
+    assert _advised_huge(moved.data_ptr()) and moved.data_ptr() % hugepages.ALIGN == 0
     assert hugepages.in_huge_pages(small) is small
     again = hugepages.in_huge_pages(torch.ones(300, 1024))  # the same arena, on its own cache line
     assert again.data_ptr() % hugepages.ALIGN == 0 and torch.equal(moved, big)
