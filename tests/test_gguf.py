@@ -102,6 +102,31 @@ def test_k_quants_keep_their_kind_and_mixed_merged_layers_are_dequantized(files)
     assert load.schemes["lm_head"] == "w8_group"
 
 
+def test_affine_scales_keep_the_width_the_file_stores(files, tmp_path):
+    """Q4_1's scales and offsets stay float16 as stored, Q4_K's products float32; a fused layer whose parts
+    differ only in that width (Q4_0 next to Q4_K) shares float32 and stays quantized, with the same logits
+    as transformers."""
+    params = dict(_generate(files["llama"])[0].model.named_parameters())
+    assert params["model.layers.0.self_attn.qkv_proj.scales"].dtype == torch.float16
+    assert params["model.layers.0.mlp.down_proj.qzeros"].dtype == torch.float16
+    path = write_gguf(tmp_path / "mixed.gguf", **QWEN3, qk_norm=True, types={"attn_k": T.Q4_0})
+    llm, outputs = _generate(path)
+    assert llm.runner.gguf_load.dequantized == []
+    assert llm.runner.gguf_load.schemes["model.layers.0.self_attn.qkv_proj"] == "w4_affine"
+    params = dict(llm.model.named_parameters())
+    assert params["model.layers.0.self_attn.qkv_proj.scales"].dtype == torch.float32
+    spec = {r.op: r.spec for r in resolutions(llm.model)}["quant.w4a16_gemm"]
+    assert spec.scales_dtype == torch.float32
+    cmp = compare_with_transformers(path, outputs, torch.float32)
+    assert cmp.tokens_match and cmp.ok, cmp
+
+
+def test_q4_0_offsets_past_float16_are_a_clear_error(tmp_path):
+    path = write_gguf(tmp_path / "huge.gguf", **QWEN2, weight_scale=3e4)  # |d| = amax / 8 > 8188
+    with pytest.raises(CheckpointError, match="overflow float16"):
+        LLM(path, progress=False)
+
+
 def test_dequantize_at_load_is_an_option_with_the_same_values(files):
     llm, quantized = _generate(files["llama"])
     dense, dequantized = _generate(files["llama"], dequantize=True)

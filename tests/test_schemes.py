@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 import anyaccel
 from anyaccel.models.layers.linear import RowParallelLinear
 from anyaccel.models.parallel import Parallel
+from anyaccel.ops.base import ContractError
+from anyaccel.ops.quant import W4A16_GEMM, W4A16Spec
 from anyaccel.providers.reference import moe as ref_moe
 from anyaccel.schemes import linear_scheme, moe_scheme, packing
 
@@ -151,6 +155,40 @@ def test_gptq_row_parallel_shards_sum_to_the_whole_layer(act_order):
         partial.append(layer(x[:, rank * k // 2 : (rank + 1) * k // 2]).float())
     want_w = (q - zeros[g_idx].T).float() * scales[g_idx].T.float()
     torch.testing.assert_close(sum(partial), x.float() @ want_w.T, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("stored", [torch.float32, torch.float16, torch.bfloat16])
+def test_w4_affine_linear_reads_its_scales_in_the_width_stored(stored):
+    n, k = 40, 128
+    name = str(stored).removeprefix("torch.")
+    scheme, layer = build({"quant_method": "w4_affine", "group_size": 32, "scales_dtype": name}, [n], k)
+    assert layer.scales.dtype == layer.qzeros.dtype == stored
+    g = torch.Generator().manual_seed(5)
+    q = torch.randint(0, 16, (n, k), generator=g)
+    scales = (torch.rand(n, k // 32, generator=g) / 16).to(stored)
+    offsets = (-torch.rand(n, k // 32, generator=g) / 2).to(stored)
+    layer.qweight.data = packing.pack_rows(q)
+    layer.scales.data, layer.qzeros.data = scales, offsets
+    scheme.process_weights_after_loading(layer)
+    want_w = q.float() * scales.float().repeat_interleave(32, 1) + offsets.float().repeat_interleave(32, 1)
+    x = torch.randn(3, k)
+    torch.testing.assert_close(scheme.apply(layer, x), x @ want_w.T, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="scales_dtype must be one of"):
+        linear_scheme({"quant_method": "w4_affine", "scales_dtype": "float8_e4m3fn"})
+
+
+def test_the_affine_scales_dtype_is_checked_by_the_contract():
+    spec = W4A16Spec(torch.float32, "affine", 32, n=8, k=64, scales_dtype=torch.float16)
+    W4A16_GEMM.check_spec(spec)
+    with pytest.raises(ContractError, match="quant.w4a16_gemm: scales_dtype must be one of"):
+        W4A16_GEMM.check_spec(replace(spec, scales_dtype=torch.int8))
+    with pytest.raises(ContractError, match="scales_dtype is the affine format's"):
+        W4A16_GEMM.check_spec(replace(spec, format="gptq", dtype=torch.float16))
+    x, q = torch.randn(2, 64), torch.zeros(8, 8, dtype=torch.int32)
+    halves = torch.ones(8, 2, dtype=torch.float16)
+    W4A16_GEMM.check_args(spec, x, q, halves, halves)
+    with pytest.raises(ContractError, match="qzeros.*float16"):
+        W4A16_GEMM.check_args(spec, x, q, halves, halves.float())
 
 
 def test_gptq_v2_and_bad_group_sizes_are_rejected():

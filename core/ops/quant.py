@@ -3,7 +3,8 @@ quant.w8a16_gemm.
 
 Weights follow nn.Linear: [N, K] (out, in) unless a packing format says otherwise. Scales are float32
 multipliers that map quantized values back to real ones (real = q * scale), the convention of vLLM and of
-DeepSeek-V3's `weight_scale_inv`.
+DeepSeek-V3's `weight_scale_inv`; the 4-bit formats keep the checkpoint's (GPTQ/AWQ: the activations' dtype,
+affine: W4A16Spec.scales_dtype).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ FP8_GRANULARITIES = ("tensor", "token", "block")  # block = 1 x 128 groups along
 GEMM_SCALES = ("tensor", "channel", "block")
 W4_FORMATS = ("gptq", "awq", "affine")
 W8_GROUPS = (16, 32, 64, 128)
+AFFINE_SCALE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 BLOCK = 128
 
 
@@ -48,7 +50,9 @@ class GemmSpec:
 @dataclass(frozen=True)
 class W4A16Spec:
     """dtype: the activations' (fp16/bf16; float32 for the affine format too). has_zeros: GPTQ/AWQ qzeros
-    given (always true for affine, whose offsets take their place)."""
+    given (always true for affine, whose offsets take their place). scales_dtype: the affine format's scales
+    and offsets, float32, float16 or bfloat16, as the checkpoint stores them (GGUF Q4_0/Q4_1 and MLX keep
+    16 bits)."""
 
     dtype: torch.dtype = torch.float16
     format: str = "gptq"
@@ -57,6 +61,7 @@ class W4A16Spec:
     act_order: bool = False
     n: int = 4096
     k: int = 4096
+    scales_dtype: torch.dtype = torch.float32
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,7 @@ def w4a16_gemm(
       w[n, k] = (q - z) * scale[k // G, n]; without qzeros (symmetric) the zero is 8
     spec.format "affine" (GGUF Q4_0 / Q4_1 / Q4_K, MLX's affine 4-bit format, HQQ):
       qweight [N, K/8] int32: row n, word c, bits 4i..4i+3 hold input channel 8c+i (MLX's layout)
-      scales  [N, K/G] float32; qzeros [N, K/G] float32, the per-group offset m (MLX's "biases")
+      scales  [N, K/G]; qzeros [N, K/G], the per-group offset m (MLX's "biases"); both spec.scales_dtype
       w[n, k] = q * scale[n, k // G] + qzeros[n, k // G]; no g_idx. N need not be a multiple of 8.
     The format is also told by the arguments (GPTQ's qweight has K/8 rows, AWQ's K, and only the affine
     format has floating-point qzeros): one kernel may serve all three.
@@ -208,11 +213,21 @@ def _check_w4_spec(spec: W4A16Spec, op: str = "quant.w4a16_gemm") -> None:
     if spec.format == "affine":
         expect(op, spec.k % 8 == 0, f"K must be a multiple of 8, got {spec.k}")
         expect(op, spec.has_zeros, "the affine format always has its offsets (qzeros)")
+        expect(
+            op,
+            spec.scales_dtype in AFFINE_SCALE_DTYPES,
+            f"scales_dtype must be one of {AFFINE_SCALE_DTYPES}, got {spec.scales_dtype}",
+        )
     else:
         expect(
             op, spec.n % 8 == 0 and spec.k % 8 == 0, f"N and K must be multiples of 8, got {spec.n}, {spec.k}"
         )
     expect(op, not (spec.act_order and spec.format != "gptq"), "act-order (g_idx) exists only for gptq")
+    expect(
+        op,
+        spec.format == "affine" or spec.scales_dtype == torch.float32,
+        f"scales_dtype is the affine format's; {spec.format} scales are in the activations' dtype",
+    )
 
 
 def _check_w8_spec(spec: W8A16Spec, op: str = "quant.w8a16_gemm") -> None:
@@ -256,9 +271,9 @@ def _check_w4(
     expect_tensor(op, "x", x, shape=(None, k), dtype=spec.dtype)
     if spec.format == "affine":
         expect_tensor(op, "qweight", qweight, shape=(n, k // 8), dtype=torch.int32)
-        expect_tensor(op, "scales", scales, shape=(n, k // g), dtype=torch.float32)
+        expect_tensor(op, "scales", scales, shape=(n, k // g), dtype=spec.scales_dtype)
         expect(op, qzeros is not None, "the affine format needs its offsets (qzeros)")
-        expect_tensor(op, "qzeros", qzeros, shape=(n, k // g), dtype=torch.float32)
+        expect_tensor(op, "qzeros", qzeros, shape=(n, k // g), dtype=spec.scales_dtype)
         expect(op, g_idx is None, "the affine format has no g_idx")
         return
     want = (k // 8, n) if spec.format == "gptq" else (k, n // 8)

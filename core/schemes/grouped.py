@@ -1,9 +1,10 @@
 """Group-quantized weights read as they are stored, with the activation dtype's math (float32 included):
 
-    "w4_affine" {"group_size": 32|64|128}: w = q * scale + offset per group of G input features, q in 0..15;
-        parameters qweight [N, K/8] int32 (8 features per word along K), scales and qzeros (the offsets)
-        [N, K/G] float32; applied with quant.w4a16_gemm, format "affine". GGUF Q4_0 / Q4_1 / Q4_K, MLX's
-        affine 4-bit format and HQQ's 4-bit format are this.
+    "w4_affine" {"group_size": 32|64|128, "scales_dtype": "float32"|"float16"|"bfloat16"}: w = q * scale +
+        offset per group of G input features, q in 0..15; parameters qweight [N, K/8] int32 (8 features per
+        word along K), scales and qzeros (the offsets) [N, K/G] in scales_dtype (default float32); applied
+        with quant.w4a16_gemm, format "affine". GGUF Q4_0 / Q4_1 (float16) / Q4_K (float32), MLX's affine
+        4-bit format and HQQ's 4-bit format are this.
     "w8_group" {"group_size": 16|32|64|128}: w = q * scale, q int8; parameters qweight [N, K] int8, scales
         [N, K/G] float32; applied with quant.w8a16_gemm. GGUF Q8_0 (G 32) and Q6_K (G 16) are this.
 
@@ -24,7 +25,7 @@ from torch import Tensor
 from torch.nn import Module
 
 from anyaccel.ops.a8 import ACTIVATIONS
-from anyaccel.ops.quant import W8_GROUPS, W4A16Spec, W8A16Spec
+from anyaccel.ops.quant import AFFINE_SCALE_DTYPES, W8_GROUPS, W4A16Spec, W8A16Spec
 from anyaccel.platforms.base import Platform
 
 from .base import LinearScheme, ParamLayout, add_param, flat, register
@@ -59,11 +60,20 @@ class _Grouped(LinearScheme):
                 f"group_size {self.group}"
             )
 
-    def scales_param(self, layer: Module, name: str) -> None:
-        add_param(layer, name, torch.empty(self.n, self.k // self.group), ParamLayout(0, 1, 1, self.group))
+    def scales_param(self, layer: Module, name: str, dtype: torch.dtype = torch.float32) -> None:
+        scales = torch.empty(self.n, self.k // self.group, dtype=dtype)
+        add_param(layer, name, scales, ParamLayout(0, 1, 1, self.group))
 
 
 class AffineW4Linear(_Grouped):
+    def __init__(self, config: Mapping[str, Any], platform: Platform | None = None) -> None:
+        super().__init__(config, platform)
+        names = {str(d).removeprefix("torch."): d for d in AFFINE_SCALE_DTYPES}
+        stored = config.get("scales_dtype", "float32")
+        if stored not in names:
+            raise ValueError(f"w4_affine scheme: scales_dtype must be one of {tuple(names)}, got {stored!r}")
+        self.scales_dtype = names[stored]
+
     def create_weights(
         self,
         layer: Module,
@@ -75,11 +85,11 @@ class AffineW4Linear(_Grouped):
         self.sizes(input_size, output_sizes, params_dtype)
         qweight = torch.empty(self.n, self.k // PACK, dtype=torch.int32)
         add_param(layer, "qweight", qweight, ParamLayout(0, 1, 1, PACK))
-        self.scales_param(layer, "scales")
-        self.scales_param(layer, "qzeros")
+        self.scales_param(layer, "scales", self.scales_dtype)
+        self.scales_param(layer, "qzeros", self.scales_dtype)
 
     def process_weights_after_loading(self, layer: Module) -> None:
-        spec = W4A16Spec(self.dtype, "affine", self.group, True, False, self.n, self.k)
+        spec = W4A16Spec(self.dtype, "affine", self.group, True, False, self.n, self.k, self.scales_dtype)
         params = {"qweight": "qweight", "scales": "scales", "qzeros": "qzeros"}
         op = "quant.w4a8_gemm" if self.activations == "int8" else "quant.w4a16_gemm"
         self._gemm = self.bind_weights(layer, op, spec, params)

@@ -20,6 +20,9 @@ QK = 32  # values per block of the legacy formats (and per sub-block of Q4_K)
 QK_K = 256  # values per K-quant super-block
 
 AFFINE4 = ("Q4_0", "Q4_1", "Q4_K")
+# the dtype that holds each 4-bit type's scales and offsets exactly: Q4_0 and Q4_1 store them in 16 bits
+# (Q4_0's offset -8d is a power-of-two multiple of its d), Q4_K's are products d * sc of up to 17 bits
+AFFINE4_SCALES = {"Q4_0": "float16", "Q4_1": "float16", "Q4_K": "float32"}
 INT8 = {"Q8_0": 32, "Q6_K": 16}  # type -> values per scale
 DENSE = ("F32", "F16", "BF16")
 BLOCK_BYTES = {"Q4_0": 18, "Q4_1": 20, "Q8_0": 34, "Q4_K": 144, "Q6_K": 210}

@@ -5,7 +5,8 @@ scheme reads.
 `tensor(name)` answers a loader slot's name. For a module whose GGUF tensor is quantized it serves the
 scheme parameters below that module:
     4-bit affine types (Q4_0, Q4_1, Q4_K): qweight [N, K/8] int32, scales and qzeros (offsets) [N, K/32]
-        float32 ("w4_affine")
+        in the dtype that holds them exactly, float16 for Q4_0 / Q4_1 as the file stores them, float32 for
+        Q4_K (blocks.AFFINE4_SCALES; "w4_affine")
     8-bit types (Q8_0, Q6_K): qweight [N, K] int8, scales [N, K/G] float32 ("w8_group")
 and `weight` (float32, dequantized) for layers kept dense. Stacked expert tensors [E, N, K] serve each
 expert's slice.
@@ -42,7 +43,12 @@ def pack_words(q: np.ndarray) -> np.ndarray:
 def scheme_for(qtype: str, activations: str = "float") -> dict[str, Any] | None:
     """The quantization_config of the scheme that keeps a GGUF type as stored (None: dense)."""
     if qtype in blocks.AFFINE4:
-        return {"quant_method": "w4_affine", "group_size": blocks.QK, "activations": activations}
+        return {
+            "quant_method": "w4_affine",
+            "group_size": blocks.QK,
+            "activations": activations,
+            "scales_dtype": blocks.AFFINE4_SCALES[qtype],
+        }
     if qtype in blocks.INT8:
         return {"quant_method": "w8_group", "group_size": blocks.INT8[qtype], "activations": activations}
     return None
@@ -195,6 +201,13 @@ class GgufCheckpoint:
         parts: dict[str, torch.Tensor] = {}
         if qtype in blocks.AFFINE4:
             q, scale, offset = blocks.affine4(qtype, raw)
+            stored = np.dtype(blocks.AFFINE4_SCALES[qtype])
+            with np.errstate(over="ignore"):  # an overflow is reported below, naming the tensor
+                scale, offset = scale.astype(stored), offset.astype(stored)
+            if np.isinf(offset).any():  # Q4_0's -8d past float16's 65504: no finite weight is that large
+                raise GgufError(
+                    f"{self.path}: {gguf_name}: {qtype} offsets -8d overflow float16 (|d| > 8188)"
+                )
             parts = {"qweight": rows(pack_words(q)), "scales": rows(scale), "qzeros": rows(offset)}
         elif qtype in blocks.INT8:
             q, scale = blocks.int8(qtype, raw)

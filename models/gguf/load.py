@@ -10,6 +10,7 @@ keeps its tensor quantized (the embedding's again when tied).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -61,14 +62,27 @@ def assign_schemes(
         report.types[prefix] = types
         schemes = [scheme_for(t, activations) for t in types]
         report.schemes[prefix] = "none"
-        if dequantize or schemes[0] is None:
+        if dequantize or not any(schemes):
             continue
-        if any(s != schemes[0] for s in schemes):
+        scheme = _shared_scheme(schemes)
+        if scheme is None:  # the parts of one fused layer stored in types that no one scheme reads
             report.dequantized.append(prefix)
             continue
-        module.use_scheme(schemes[0])
-        report.schemes[prefix] = schemes[0]["quant_method"]
+        module.use_scheme(scheme)
+        report.schemes[prefix] = scheme["quant_method"]
     return report
+
+
+def _shared_scheme(schemes: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The one scheme that serves every part of a fused layer (q, k, v of one projection), or None. Parts
+    that differ only in the width of their stored scales (Q4_0 next to Q4_K) share float32, which holds both
+    exactly."""
+    known = [s for s in schemes if s is not None]
+    if len(known) < len(schemes):
+        return None
+    if len({s.get("scales_dtype") for s in known}) > 1:
+        known = [{**s, "scales_dtype": "float32"} for s in known]
+    return known[0] if all(s == known[0] for s in known) else None
 
 
 def load_gguf(model: nn.Module, ckpt: GgufCheckpoint, *, progress: bool = True) -> None:

@@ -58,8 +58,10 @@ def write_gguf(
     experts: int = 0,
     expert_inter: int = 768,
     types: dict[str, T] | None = None,
+    weight_scale: float = 0.08,
 ) -> Path:
-    """A random model in GGUF; `types` overrides the type of tensors by their name inside a block."""
+    """A random model in GGUF; `types` overrides the type of tensors by their name inside a block;
+    weight_scale is the standard deviation of the linear layers' weights."""
     rng = np.random.default_rng(len(arch) + hidden)
     w = gguf.GGUFWriter(str(path), arch)
     w.add_block_count(layers)
@@ -78,7 +80,7 @@ def write_gguf(
         w.add_expert_used_count(2)
         w.add_expert_feed_forward_length(expert_inter)
 
-    def tensor(name: str, shape: tuple[int, ...], qtype: T, scale: float = 0.08) -> None:
+    def tensor(name: str, shape: tuple[int, ...], qtype: T, scale: float = weight_scale) -> None:
         x = (rng.standard_normal(shape) * scale).astype(np.float32)
         if qtype == T.F32:
             w.add_tensor(name, x)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from anyaccel.ops.a8 import int8_blocks
-from anyaccel.ops.quant import W4A16Spec, W8A16Spec
+from anyaccel.ops.quant import AFFINE_SCALE_DTYPES, W4A16Spec, W8A16Spec
 
 from ..case import Case, generator, randn
 from ..oracles import quant as oracle
@@ -28,15 +28,26 @@ def _w8a8_oracle(x, *weights):
     return oracle.w8a16_gemm(int8_blocks(x), *weights)
 
 
-def _w4a8_case(m: int, n: int, k: int, group: int, fmt: str, zeros: bool, dtype: torch.dtype) -> Case:
+def _w4a8_case(
+    m: int,
+    n: int,
+    k: int,
+    group: int,
+    fmt: str,
+    zeros: bool,
+    dtype: torch.dtype,
+    scales_dtype: torch.dtype = torch.float32,
+) -> Case:
     def make(seed: int):
         g = generator(seed)
-        qweight, scales, qzeros, g_idx = w4_checkpoint(g, n, k, group, fmt, zeros, False, dtype)
+        qweight, scales, qzeros, g_idx = w4_checkpoint(g, n, k, group, fmt, zeros, False, dtype, scales_dtype)
         bias = randn(g, n, dtype=dtype) if m % 2 else None
         return (randn(g, m, k, dtype=dtype), qweight, scales, qzeros, g_idx, bias), {}
 
     label = f"M={m} N={n} K={k} {fmt} G={group}{' zeros' if zeros else ' sym'} {name(dtype)}"
-    spec = W4A16Spec(dtype, fmt, group, zeros, False, n, k)
+    if scales_dtype != torch.float32:
+        label += f" scales={name(scales_dtype)}"
+    spec = W4A16Spec(dtype, fmt, group, zeros, False, n, k, scales_dtype)
     return Case("quant.w4a8_gemm", label, spec, make, _w4a8_oracle, for_dtype(dtype, 4.0))
 
 
@@ -59,6 +70,9 @@ def _w4a8_cases() -> list[Case]:
             fmt, zeros, _ = W4_VARIANTS[(i + j) % len(W4_VARIANTS)]
             group = 32 if k % 64 else (32, 64)[(i + j) % 2]
             cases.append(_w4a8_case(m, n, k, group, "affine", True, dtype))
+            if dtype == torch.float32:  # GGUF Q4_0/Q4_1: scales and offsets stored in 16 bits
+                half = AFFINE_SCALE_DTYPES[1 + j % 2]
+                cases.append(_w4a8_case(m, n, k, group, "affine", True, dtype, half))
             if fmt != "affine" and n % 8 == 0:
                 cases.append(_w4a8_case(m, n, k, group, fmt, zeros, dtype))
     return cases

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from anyaccel.ops.quant import GemmSpec, QuantSpec, W4A16Spec, W8A16Spec
+from anyaccel.ops.quant import AFFINE_SCALE_DTYPES, GemmSpec, QuantSpec, W4A16Spec, W8A16Spec
 
 from ..case import Case, Comparison, Tolerance, generator, randn
 from ..compare import errors
@@ -247,16 +247,26 @@ W4_SHAPES = ((1, 64, 256), (37, 136, 384), (16, 256, 512))
 
 
 def w4_checkpoint(
-    g: torch.Generator, n: int, k: int, group: int, fmt: str, zeros: bool, act_order: bool, dtype: torch.dtype
+    g: torch.Generator,
+    n: int,
+    k: int,
+    group: int,
+    fmt: str,
+    zeros: bool,
+    act_order: bool,
+    dtype: torch.dtype,
+    scales_dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor | None, ...]:
-    """Random 4-bit weights packed as a checkpoint: (qweight, scales, qzeros, g_idx)."""
+    """Random 4-bit weights packed as a checkpoint: (qweight, scales, qzeros, g_idx); the affine format's
+    scales and offsets in scales_dtype (the oracle reads the stored, rounded values)."""
     q = torch.randint(0, 16, (n, k), generator=g)
     z = torch.randint(1, 16, (k // group, n), generator=g)  # GPTQ v1 cannot store a zero point of 0
     scales = ((torch.rand(k // group, n, generator=g) + 0.5) / (4 * k**0.5)).to(dtype)
     g_idx = (torch.randperm(k, generator=g) // group).to(torch.int32) if act_order else None
-    if fmt == "affine":  # [N, K/8] words along K; float32 scales and offsets [N, K/G]
+    if fmt == "affine":  # [N, K/8] words along K; scales and offsets [N, K/G] in scales_dtype
         offsets = -(torch.rand(n, k // group, generator=g) * 15) * scales.T.float()
-        return pack_nibbles(q), scales.T.float().contiguous(), offsets.contiguous(), None
+        stored = (scales.T.to(scales_dtype).contiguous(), offsets.to(scales_dtype).contiguous())
+        return pack_nibbles(q), *stored, None
     if fmt == "gptq":
         qweight = pack_nibbles(q).T.contiguous()  # [K/8, N]: input channel 8r + i in bits 4i of row r
         qzeros = pack_nibbles(z - 1) if zeros else None  # v1 stores zero - 1
@@ -278,10 +288,13 @@ def _w4_case(
     act_order: bool,
     dtype: torch.dtype,
     large: bool = False,
+    scales_dtype: torch.dtype = torch.float32,
 ) -> Case:
     def make(seed: int):
         g = generator(seed)
-        qweight, scales, qzeros, g_idx = w4_checkpoint(g, n, k, group, fmt, zeros, act_order, dtype)
+        qweight, scales, qzeros, g_idx = w4_checkpoint(
+            g, n, k, group, fmt, zeros, act_order, dtype, scales_dtype
+        )
         bias = randn(g, n, dtype=dtype) if m % 2 else None
         return (randn(g, m, k, dtype=dtype), qweight, scales, qzeros, g_idx, bias), {}
 
@@ -290,11 +303,12 @@ def _w4_case(
         + (" zeros" if zeros else " sym")
         + (" act-order" if act_order else "")
         + f" {name(dtype)}"
+        + ("" if scales_dtype == torch.float32 else f" scales={name(scales_dtype)}")
     )
     return Case(
         "quant.w4a16_gemm",
         label,
-        W4A16Spec(dtype, fmt, group, zeros, act_order, n, k),
+        W4A16Spec(dtype, fmt, group, zeros, act_order, n, k, scales_dtype),
         make,
         oracle.w4a16_gemm,
         for_dtype(dtype, 4.0),
@@ -311,11 +325,15 @@ def _w4a16_cases() -> list[Case]:
                 cases.append(_w4_case(m, n, k, group, fmt, zeros, act_order, dtype))
     # the affine format (GGUF Q4_0/Q4_1/Q4_K, MLX, HQQ) also runs with float32 activations; N = 37 and 300
     # are not multiples of 8, which affine rows allow; 1, 8, 11 and 20 rows reach a CPU kernel's one-row,
-    # 8-row tile, partial tile and many-row paths
+    # 8-row tile, partial tile and many-row paths. The scales and offsets are also stored in 16 bits, as
+    # GGUF Q4_0/Q4_1 (float16, with float32 activations) and MLX (the activations' dtype) keep them
     affine = ((1, 37, 256), (8, 64, 384), (11, 300, 512), (20, 72, 256))
     for i, dtype in enumerate(DTYPES):
         for j, (m, n, k) in enumerate(affine):
-            cases.append(_w4_case(m, n, k, (32, 64, 128)[(i + j) % 3], "affine", True, False, dtype))
+            group = (32, 64, 128)[(i + j) % 3]
+            cases.append(_w4_case(m, n, k, group, "affine", True, False, dtype))
+            for half in AFFINE_SCALE_DTYPES[1:] if dtype == torch.float32 else (dtype,) if j == i else ():
+                cases.append(_w4_case(m, n, k, group, "affine", True, False, dtype, scales_dtype=half))
     cases.append(_w4_case(33, 2048, 4096, 128, "gptq", True, True, torch.float16, large=True))
     cases.append(_w4_case(7, 2048, 4096, 32, "affine", True, False, torch.float32, large=True))
     return cases

@@ -66,13 +66,13 @@ def _w4a16_kernel(
         k_ok = k < K
         kn_ok = k_ok[:, None] & n_ok[None, :]
         x = tl.load(x_ptr + m[:, None] * x_stride + k[None, :], mask=m_ok[:, None] & k_ok[None, :], other=0.0)
-        if AFFINE:  # qweight [N, K/8] packed along K; float32 scales and offsets [N, K/G]
+        if AFFINE:  # qweight [N, K/8] packed along K; scales and offsets [N, K/G] (32 or 16 bits)
             word = tl.load(qw_ptr + n[None, :] * (K // 8) + k[:, None] // 8, mask=kn_ok, other=0)
             q = (word >> ((k[:, None] % 8) * 4)) & 0xF
             groups = K // group_size
             at = n[None, :] * groups + k[:, None] // group_size
-            s = tl.load(scales_ptr + at, mask=kn_ok, other=0.0)
-            off = tl.load(qzeros_ptr + at, mask=kn_ok, other=0.0)
+            s = tl.load(scales_ptr + at, mask=kn_ok, other=0.0).to(tl.float32)
+            off = tl.load(qzeros_ptr + at, mask=kn_ok, other=0.0).to(tl.float32)
             w = (q.to(tl.float32) * s + off).to(x_ptr.dtype.element_ty)
         else:
             if AWQ:  # qweight [K, N/8], packed along N

@@ -24,7 +24,7 @@
  * Built only for x86-64 with AVX2; elsewhere anyaccel_q8_available() is 0 and the kernels are declined. */
 #include <stdlib.h>
 
-#include "vec.h"
+#include "scales.h"
 
 int anyaccel_q8_available(void) {
 #if defined(__AVX2__)
@@ -55,17 +55,6 @@ static inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
-
-/* <a, b> over n floats (the offsets' share), eight lanes at a time: a scalar sum per feature would cost as
- * much as its weights */
-static inline float fdot(const float *a, const float *b, int64_t n) {
-    __m256 acc = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-    float sum = hsum(acc);
-    for (; i < n; i++) sum += a[i] * b[i];
-    return sum;
 }
 
 /* The quantized rows of x. Per row: xq [K] int8 (the w4 order when `pairs`, else the features' own), d [K/32]
@@ -148,8 +137,8 @@ static inline __m256 two_scales(float s0, float s1) {
 }
 
 /* one w4 feature (q: K/2 bytes; scale, offset: K/G) for m <= MTILE quantized rows */
-static inline __attribute__((always_inline)) void w4_feature(const uint8_t *q, const float *scale,
-                                                             const float *offset, const quantized *x,
+static inline __attribute__((always_inline)) void w4_feature(const uint8_t *q, const void *scale,
+                                                             const void *offset, int kind, const quantized *x,
                                                              int64_t m0, int m, float *o) {
     const int64_t K = x->K, G = x->G, nb = K / BLOCK, npairs = (nb + 1) / 2;
     const int shift = __builtin_ctzll((unsigned long long)G); /* G a power of two: no division per block */
@@ -160,7 +149,8 @@ static inline __attribute__((always_inline)) void w4_feature(const uint8_t *q, c
         __builtin_prefetch(q + p * 32 + 2048);
         __m256i w = _mm256_loadu_si256((const __m256i *)(q + p * 32));
         __m256i lo = _mm256_and_si256(w, low), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low);
-        __m256 s = two_scales(scale[(2 * p * BLOCK) >> shift], scale[((2 * p + 1) * BLOCK) >> shift]);
+        __m256 s = two_scales(scale_at(scale, kind, (2 * p * BLOCK) >> shift),
+                              scale_at(scale, kind, ((2 * p + 1) * BLOCK) >> shift));
         for (int j = 0; j < m; j++) {
             const int8_t *xq = x->xq + (m0 + j) * K + p * 64;
             __m256i xe = _mm256_loadu_si256((const __m256i *)xq), xo = _mm256_loadu_si256((const __m256i *)(xq + 32));
@@ -173,7 +163,7 @@ static inline __attribute__((always_inline)) void w4_feature(const uint8_t *q, c
         int64_t b = nb - 1;
         __m128i w = _mm_loadu_si128((const __m128i *)(q + b * 16)), low16 = _mm_set1_epi8(0x0F);
         __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(w, 4), low16), _mm_and_si128(w, low16));
-        __m256 s = _mm256_set1_ps(scale[(b * BLOCK) >> shift]);
+        __m256 s = _mm256_set1_ps(scale_at(scale, kind, (b * BLOCK) >> shift));
         for (int j = 0; j < m; j++) {
             __m256i xv = _mm256_loadu_si256((const __m256i *)(x->xq + (m0 + j) * K + (nb / 2) * 64));
             __m256i d = dot_u8s8(_mm256_setzero_si256(), u, xv);
@@ -181,7 +171,7 @@ static inline __attribute__((always_inline)) void w4_feature(const uint8_t *q, c
             acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(d), lanes), s, acc[j]);
         }
     }
-    for (int j = 0; j < m; j++) o[j] = hsum(acc[j]) + fdot(offset, x->gsum + (m0 + j) * (K / G), K / G);
+    for (int j = 0; j < m; j++) o[j] = hsum(acc[j]) + scales_dot(offset, kind, x->gsum + (m0 + j) * (K / G), K / G);
 }
 
 /* one w8 feature (q: K bytes; scale: K/G, G 16, 32, 64 or 128) for m <= MTILE quantized rows */
@@ -218,10 +208,11 @@ static inline __attribute__((always_inline)) void w8_feature(const int8_t *q, co
         default: { enum { MT = MTILE }; CALL; } break;   \
     }
 
-/* x [M, K] row stride ldx (K a multiple of 32 and of G); q [N, K/8] words; scales, offsets [N, K/G]; bias [N]
- * or NULL; out [M, N]. Returns 0, or -1 when out of memory. */
+/* x [M, K] row stride ldx (K a multiple of 32 and of G); q [N, K/8] words; scales, offsets [N, K/G] of the
+ * given kind (scales.h); bias [N] or NULL; out [M, N]. Returns 0, or -1 when out of memory. */
 int anyaccel_w4_affine_q8(const float *x, int64_t M, int64_t K, int64_t ldx, const uint32_t *q, int64_t N,
-                          const float *scales, const float *offsets, int64_t G, const float *bias, float *out) {
+                          const void *scales, const void *offsets, int kind, int64_t G, const float *bias,
+                          float *out) {
     quantized xq;
     if (quantize_rows(x, M, K, ldx, G, 1, &xq)) return -1;
     int64_t groups = K / G, blocks = (N + ROWS - 1) / ROWS;
@@ -233,7 +224,11 @@ int anyaccel_w4_affine_q8(const float *x, int64_t M, int64_t K, int64_t ldx, con
             int m = (int)(M - m0 < MTILE ? M - m0 : MTILE);
             for (int64_t n = item * ROWS; n < n1; n++) {
                 float o[MTILE];
-                M_SWITCH(m, w4_feature(bytes + n * (K / 2), scales + n * groups, offsets + n * groups, &xq, m0, MT, o))
+                const void *s = scales_skip(scales, kind, n * groups), *off = scales_skip(offsets, kind, n * groups);
+                if (m == 1) /* decode at batch 1: the scales' kind a constant, as the rows' count */
+                    SCALES_SWITCH(kind, w4_feature(bytes + n * (K / 2), s, off, KIND, &xq, m0, 1, o))
+                else
+                    M_SWITCH(m, w4_feature(bytes + n * (K / 2), s, off, kind, &xq, m0, MT, o))
                 for (int j = 0; j < m; j++) out[(m0 + j) * N + n] = bias ? o[j] + bias[n] : o[j];
             }
         }
@@ -268,7 +263,8 @@ int anyaccel_w8_group_q8(const float *x, int64_t M, int64_t K, int64_t ldx, cons
 #else /* no AVX2: declined by anyaccel_q8_available() */
 
 int anyaccel_w4_affine_q8(const float *x, int64_t M, int64_t K, int64_t ldx, const uint32_t *q, int64_t N,
-                          const float *scales, const float *offsets, int64_t G, const float *bias, float *out) {
+                          const void *scales, const void *offsets, int kind, int64_t G, const float *bias,
+                          float *out) {
     return -2;
 }
 

@@ -16,11 +16,12 @@
 #include <stdlib.h>
 
 #include "dots.h"
+#include "scales.h"
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
-enum { QROWS = 16 };
+enum { QROWS = 16, SCALE_CHUNK = 64 }; /* SCALE_CHUNK: groups whose 16-bit scales are widened at a time */
 
 typedef int8_t v8c __attribute__((vector_size(8)));
 typedef uint32_t v8u __attribute__((vector_size(32)));
@@ -62,20 +63,10 @@ static float *group_sums(const float *x, int64_t M, int64_t K, int64_t ldx, int6
     return sums;
 }
 
-/* <a, b> over n floats (the offsets' share: offsets of a row times the group sums of x) */
-static inline float dot(const float *a, const float *b, int64_t n) {
-    v8f acc = v8_splat(0.0f);
-    int64_t i = 0;
-    for (; i + V8 <= n; i += V8) acc += v8_load(a + i) * v8_load(b + i);
-    float sum = v8_sum(acc);
-    for (; i < n; i++) sum += a[i] * b[i];
-    return sum;
-}
-
 /* one output feature of the w4 affine format for m (<= DOT_TILE) input rows; G a constant where inlined, so
  * that a group's G/8 words unroll */
-static inline __attribute__((always_inline)) void w4_row(const uint32_t *q, const float *scale,
-                                                         const float *offset, const float *const *x,
+static inline __attribute__((always_inline)) void w4_row(const uint32_t *q, const void *scale,
+                                                         const void *offset, int kind, const float *const *x,
                                                          const float *const *xs, int m, int64_t K,
                                                          int64_t G, float *o) {
     v8f acc[DOT_TILE];
@@ -91,42 +82,51 @@ static inline __attribute__((always_inline)) void w4_row(const uint32_t *q, cons
             int64_t k = (g * words + c) * 8;
             for (int j = 0; j < m; j++) part[j] += w * v8_load(x[j] + k);
         }
-        v8f s = v8_splat(scale[g]);
+        v8f s = v8_splat(scale_at(scale, kind, g));
         for (int j = 0; j < m; j++) acc[j] += part[j] * s;
     }
-    for (int j = 0; j < m; j++) o[j] = v8_sum(acc[j]) + dot(offset, xs[j], groups);
+    for (int j = 0; j < m; j++) o[j] = v8_sum(acc[j]) + scales_dot(offset, kind, xs[j], groups);
 }
 
 /* two output features (rows q0, q1) for one input row: each x vector feeds both, halving the loads of x */
 static inline __attribute__((always_inline)) void w4_rows2(const uint32_t *q0, const uint32_t *q1,
-                                                           const float *s0, const float *s1, const float *o0,
-                                                           const float *o1, const float *x, const float *xs,
-                                                           int64_t K, int64_t G, float *out0, float *out1) {
+                                                           const void *s0, const void *s1, const void *o0,
+                                                           const void *o1, int kind, const float *x,
+                                                           const float *xs, int64_t K, int64_t G, float *out0,
+                                                           float *out1) {
     v8f acc0 = v8_splat(0.0f), acc1 = v8_splat(0.0f);
     int64_t groups = K / G, words = G / 8;
-    for (int64_t g = 0; g < groups; g++) {
-        v8f p0 = v8_splat(0.0f), p1 = v8_splat(0.0f);
-        __builtin_prefetch(q0 + g * words + 512);
-        __builtin_prefetch(q1 + g * words + 512);
-        for (int64_t c = 0; c < words; c++) {
-            v8f xv = v8_load(x + (g * words + c) * 8);
-            p0 += nibbles8(q0[g * words + c]) * xv;
-            p1 += nibbles8(q1[g * words + c]) * xv;
+    for (int64_t g0 = 0; g0 < groups; g0 += SCALE_CHUNK) {
+        int64_t gn = groups - g0 < SCALE_CHUNK ? groups - g0 : SCALE_CHUNK;
+        float b0[SCALE_CHUNK], b1[SCALE_CHUNK];
+        const float *f0 = widen(s0, kind, g0, gn, b0), *f1 = widen(s1, kind, g0, gn, b1);
+        for (int64_t i = 0; i < gn; i++) {
+            int64_t g = g0 + i;
+            v8f p0 = v8_splat(0.0f), p1 = v8_splat(0.0f);
+            __builtin_prefetch(q0 + g * words + 512);
+            __builtin_prefetch(q1 + g * words + 512);
+            for (int64_t c = 0; c < words; c++) {
+                v8f xv = v8_load(x + (g * words + c) * 8);
+                p0 += nibbles8(q0[g * words + c]) * xv;
+                p1 += nibbles8(q1[g * words + c]) * xv;
+            }
+            acc0 += p0 * v8_splat(f0[i]);
+            acc1 += p1 * v8_splat(f1[i]);
         }
-        acc0 += p0 * v8_splat(s0[g]);
-        acc1 += p1 * v8_splat(s1[g]);
     }
-    *out0 = v8_sum(acc0) + dot(o0, xs, groups);
-    *out1 = v8_sum(acc1) + dot(o1, xs, groups);
+    *out0 = v8_sum(acc0) + scales_dot(o0, kind, xs, groups);
+    *out1 = v8_sum(acc1) + scales_dot(o1, kind, xs, groups);
 }
 
-static inline void w4_rows2_g(const uint32_t *q0, const uint32_t *q1, const float *s0, const float *s1,
-                              const float *o0, const float *o1, const float *x, const float *xs, int64_t K,
-                              int64_t G, float *out0, float *out1) {
+static inline __attribute__((always_inline)) void w4_rows2_g(const uint32_t *q0, const uint32_t *q1,
+                                                             const void *s0, const void *s1, const void *o0,
+                                                             const void *o1, int kind, const float *x,
+                                                             const float *xs, int64_t K, int64_t G,
+                                                             float *out0, float *out1) {
     switch (G) {
-        case 32: w4_rows2(q0, q1, s0, s1, o0, o1, x, xs, K, 32, out0, out1); break;
-        case 64: w4_rows2(q0, q1, s0, s1, o0, o1, x, xs, K, 64, out0, out1); break;
-        default: w4_rows2(q0, q1, s0, s1, o0, o1, x, xs, K, G, out0, out1); break;
+        case 32: w4_rows2(q0, q1, s0, s1, o0, o1, kind, x, xs, K, 32, out0, out1); break;
+        case 64: w4_rows2(q0, q1, s0, s1, o0, o1, kind, x, xs, K, 64, out0, out1); break;
+        default: w4_rows2(q0, q1, s0, s1, o0, o1, kind, x, xs, K, G, out0, out1); break;
     }
 }
 
@@ -134,8 +134,8 @@ enum { QTILE = 8 };
 
 /* one output feature for m (<= QTILE) input rows: each group's words are decoded once, into registers, and
  * applied to every row (m and G constants where inlined) */
-static inline __attribute__((always_inline)) void w4_tile(const uint32_t *q, const float *scale,
-                                                          const float *offset, const float *const *x,
+static inline __attribute__((always_inline)) void w4_tile(const uint32_t *q, const void *scale,
+                                                          const void *offset, int kind, const float *const *x,
                                                           const float *const *xs, int m, int64_t K,
                                                           int64_t G, float *o) {
     v8f acc[QTILE];
@@ -146,7 +146,7 @@ static inline __attribute__((always_inline)) void w4_tile(const uint32_t *q, con
         const uint32_t *qg = q + g * words;
         __builtin_prefetch(qg + 512);
         for (int64_t c = 0; c < words; c++) w[c] = nibbles8(qg[c]);
-        v8f s = v8_splat(scale[g]);
+        v8f s = v8_splat(scale_at(scale, kind, g));
         for (int j = 0; j < m; j++) {
             const float *xg = x[j] + g * G;
             v8f part = w[0] * v8_load(xg);
@@ -154,17 +154,19 @@ static inline __attribute__((always_inline)) void w4_tile(const uint32_t *q, con
             acc[j] += part * s;
         }
     }
-    for (int j = 0; j < m; j++) o[j] = v8_sum(acc[j]) + dot(offset, xs[j], groups);
+    for (int j = 0; j < m; j++) o[j] = v8_sum(acc[j]) + scales_dot(offset, kind, xs[j], groups);
 }
 
 #define W4_TILE_M(MT)                                                                     \
     switch (G) {                                                                          \
-        case 32: w4_tile(q, scale, offset, x, xs, MT, K, 32, o); break;                   \
-        default: w4_tile(q, scale, offset, x, xs, MT, K, G, o); break;                    \
+        case 32: w4_tile(q, scale, offset, kind, x, xs, MT, K, 32, o); break;             \
+        default: w4_tile(q, scale, offset, kind, x, xs, MT, K, G, o); break;              \
     }
 
-static void w4_tile_any(const uint32_t *q, const float *scale, const float *offset, const float *const *x,
-                        const float *const *xs, int m, int64_t K, int64_t G, float *o) {
+/* the kind of the scales is told per call (one copy of the tiles, not three: batch 2-8 is bound by the
+ * multiply-adds, not by reading a scale) */
+static void w4_tile_any(const uint32_t *q, const void *scale, const void *offset, int kind,
+                        const float *const *x, const float *const *xs, int m, int64_t K, int64_t G, float *o) {
     switch (m) {
         case 2: W4_TILE_M(2) break;
         case 3: W4_TILE_M(3) break;
@@ -177,14 +179,14 @@ static void w4_tile_any(const uint32_t *q, const float *scale, const float *offs
 }
 
 /* w4_row with the group size a constant for the common sizes */
-static inline __attribute__((always_inline)) void w4_row_g(const uint32_t *q, const float *scale,
-                                                           const float *offset, const float *const *x,
+static inline __attribute__((always_inline)) void w4_row_g(const uint32_t *q, const void *scale,
+                                                           const void *offset, int kind, const float *const *x,
                                                            const float *const *xs, int m, int64_t K,
                                                            int64_t G, float *o) {
     switch (G) {
-        case 32: w4_row(q, scale, offset, x, xs, m, K, 32, o); break;
-        case 64: w4_row(q, scale, offset, x, xs, m, K, 64, o); break;
-        default: w4_row(q, scale, offset, x, xs, m, K, G, o); break;
+        case 32: w4_row(q, scale, offset, kind, x, xs, m, K, 32, o); break;
+        case 64: w4_row(q, scale, offset, kind, x, xs, m, K, 64, o); break;
+        default: w4_row(q, scale, offset, kind, x, xs, m, K, G, o); break;
     }
 }
 
@@ -217,40 +219,53 @@ static inline __attribute__((always_inline)) void w8_row(const int8_t *q, const 
         default: { enum { MT = DOT_TILE }; CALL; } break; \
     }
 
-/* x [M, K] row stride ldx (K a multiple of G, G of 8); q [N, K/8]; scales, offsets [N, K/G]; bias [N] or
- * NULL; out [M, N] contiguous. Returns 0, or -1 when out of memory. */
+/* output features n0..n1 for all M input rows, the scales' kind a constant where inlined */
+static inline __attribute__((always_inline)) void w4_affine_block(const float *x, int64_t M, int64_t K,
+                                                                  int64_t ldx, const uint32_t *q, int64_t N,
+                                                                  const void *scales, const void *offsets,
+                                                                  int kind, int64_t G, const float *bias,
+                                                                  const float *sums, int64_t n0, int64_t n1,
+                                                                  float *out) {
+    int64_t groups = K / G;
+#define W4_SCALES(p, n) scales_skip(p, kind, (n) * groups)
+    for (int64_t m0 = 0; m0 < M; m0 += QTILE) {
+        int m = (int)(M - m0 < QTILE ? M - m0 : QTILE);
+        const float *xr[QTILE], *xs[QTILE];
+        for (int j = 0; j < m; j++) xr[j] = x + (m0 + j) * ldx, xs[j] = sums + (m0 + j) * groups;
+        int64_t n = n0;
+        if (m == 1) /* decode at batch 1: two features at a time */
+            for (; n + 1 < n1; n += 2) {
+                float a0, a1;
+                w4_rows2_g(q + n * (K / 8), q + (n + 1) * (K / 8), W4_SCALES(scales, n), W4_SCALES(scales, n + 1),
+                           W4_SCALES(offsets, n), W4_SCALES(offsets, n + 1), kind, xr[0], xs[0], K, G, &a0, &a1);
+                out[m0 * N + n] = bias ? a0 + bias[n] : a0;
+                out[m0 * N + n + 1] = bias ? a1 + bias[n + 1] : a1;
+            }
+        for (; n < n1; n++) {
+            float o[QTILE];
+            const void *s = W4_SCALES(scales, n), *off = W4_SCALES(offsets, n);
+            if (m == 1)
+                w4_row_g(q + n * (K / 8), s, off, kind, xr, xs, 1, K, G, o);
+            else
+                w4_tile_any(q + n * (K / 8), s, off, kind, xr, xs, m, K, G, o);
+            for (int j = 0; j < m; j++) out[(m0 + j) * N + n] = bias ? o[j] + bias[n] : o[j];
+        }
+    }
+#undef W4_SCALES
+}
+
+/* x [M, K] row stride ldx (K a multiple of G, G of 8); q [N, K/8]; scales, offsets [N, K/G] of the given kind
+ * (scales.h); bias [N] or NULL; out [M, N] contiguous. Returns 0, or -1 when out of memory. */
 int anyaccel_w4_affine_f32(const float *x, int64_t M, int64_t K, int64_t ldx, const uint32_t *q, int64_t N,
-                           const float *scales, const float *offsets, int64_t G, const float *bias,
+                           const void *scales, const void *offsets, int kind, int64_t G, const float *bias,
                            float *out) {
     float *sums = group_sums(x, M, K, ldx, G);
     if (!sums) return -1;
-    int64_t groups = K / G, blocks = (N + QROWS - 1) / QROWS;
+    int64_t blocks = (N + QROWS - 1) / QROWS;
 #pragma omp parallel for schedule(static) if (blocks > 1)
     for (int64_t item = 0; item < blocks; item++) {
         int64_t n0 = item * QROWS, n1 = n0 + QROWS < N ? n0 + QROWS : N;
-        for (int64_t m0 = 0; m0 < M; m0 += QTILE) {
-            int m = (int)(M - m0 < QTILE ? M - m0 : QTILE);
-            const float *xr[QTILE], *xs[QTILE];
-            for (int j = 0; j < m; j++) xr[j] = x + (m0 + j) * ldx, xs[j] = sums + (m0 + j) * groups;
-            int64_t n = n0;
-            if (m == 1) /* decode at batch 1: two features at a time */
-                for (; n + 1 < n1; n += 2) {
-                    float a0, a1;
-                    w4_rows2_g(q + n * (K / 8), q + (n + 1) * (K / 8), scales + n * groups,
-                               scales + (n + 1) * groups, offsets + n * groups, offsets + (n + 1) * groups, xr[0],
-                               xs[0], K, G, &a0, &a1);
-                    out[m0 * N + n] = bias ? a0 + bias[n] : a0;
-                    out[m0 * N + n + 1] = bias ? a1 + bias[n + 1] : a1;
-                }
-            for (; n < n1; n++) {
-                float o[QTILE];
-                if (m == 1)
-                    w4_row_g(q + n * (K / 8), scales + n * groups, offsets + n * groups, xr, xs, 1, K, G, o);
-                else
-                    w4_tile_any(q + n * (K / 8), scales + n * groups, offsets + n * groups, xr, xs, m, K, G, o);
-                for (int j = 0; j < m; j++) out[(m0 + j) * N + n] = bias ? o[j] + bias[n] : o[j];
-            }
-        }
+        SCALES_SWITCH(kind, w4_affine_block(x, M, K, ldx, q, N, scales, offsets, KIND, G, bias, sums, n0, n1, out))
     }
     free(sums);
     return 0;
@@ -277,13 +292,14 @@ void anyaccel_w8_group_f32(const float *x, int64_t M, int64_t K, int64_t ldx, co
 }
 
 /* The float32 weight [N, K] (for many input rows, which a packing BLAS multiplies faster). */
-void anyaccel_w4_affine_dequant_f32(const uint32_t *q, int64_t N, int64_t K, const float *scales,
-                                    const float *offsets, int64_t G, float *w) {
+void anyaccel_w4_affine_dequant_f32(const uint32_t *q, int64_t N, int64_t K, const void *scales,
+                                    const void *offsets, int kind, int64_t G, float *w) {
     int64_t groups = K / G;
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < N; n++)
         for (int64_t g = 0; g < groups; g++) {
-            v8f s = v8_splat(scales[n * groups + g]), o = v8_splat(offsets[n * groups + g]);
+            v8f s = v8_splat(scale_at(scales, kind, n * groups + g));
+            v8f o = v8_splat(scale_at(offsets, kind, n * groups + g));
             for (int64_t c = 0; c < G / 8; c++) {
                 int64_t k = g * G + c * 8;
                 v8_store(w + n * K + k, nibbles8(q[n * (K / 8) + k / 8]) * s + o);

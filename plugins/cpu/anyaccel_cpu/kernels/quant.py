@@ -18,6 +18,8 @@ from ..native import native, ptr
 from ..onednn import many_rows
 
 FEW_ROWS = 16  # from here on dequantize + BLAS is faster than streaming the packed weights per 4 rows
+# the affine scales' dtypes as the C kernels number them (csrc/scales.h)
+SCALE_KINDS = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
 
 def _check_x(op: str, x: torch.Tensor, k: int) -> None:
@@ -33,7 +35,8 @@ def native_w4a16_affine(
     g_idx: torch.Tensor | None = None,
     bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The affine format only: qweight [N, K/8] int32, scales and qzeros (offsets) [N, K/G] float32."""
+    """The affine format only: qweight [N, K/8] int32, scales and qzeros (offsets) [N, K/G] in float32,
+    float16 or bfloat16 (both the same), read as stored."""
     return _w4_affine(x, qweight, scales, qzeros, g_idx, bias, int8=False)
 
 
@@ -69,19 +72,27 @@ def _w4_affine(x, qweight, scales, qzeros, g_idx, bias, *, int8: bool) -> torch.
     n, groups = scales.shape
     _check_x(op, x, qweight.shape[1] * 8)
     expect(op, qzeros is not None and g_idx is None, "the affine format: offsets (qzeros), no g_idx")
+    expect(
+        op,
+        scales.dtype in SCALE_KINDS and qzeros.dtype == scales.dtype,
+        f"scales and qzeros must share one of {tuple(SCALE_KINDS)}, got {scales.dtype} and {qzeros.dtype}",
+    )
+    kind = SCALE_KINDS[scales.dtype]
     # held in names until the call returns: a temporary's memory could be freed once ptr() has read it
     qweight, scales, offsets = qweight.contiguous(), scales.contiguous(), qzeros.contiguous()
     bias = None if bias is None else bias.contiguous()
     lib = native()
     if m >= FEW_ROWS:
         w = torch.empty(n, k, dtype=torch.float32)
-        lib.anyaccel_w4_affine_dequant_f32(ptr(qweight), n, k, ptr(scales), ptr(offsets), k // groups, ptr(w))
+        lib.anyaccel_w4_affine_dequant_f32(
+            ptr(qweight), n, k, ptr(scales), ptr(offsets), kind, k // groups, ptr(w)
+        )
         return many_rows(int8_blocks(x) if int8 else x, w, bias)
     out = torch.empty(m, n, dtype=torch.float32)
     if m == 0:
         return out
     gemm = lib.anyaccel_w4_affine_q8 if int8 else lib.anyaccel_w4_affine_f32
-    args = (ptr(x), m, k, x.stride(0), ptr(qweight), n, ptr(scales), ptr(offsets), k // groups)
+    args = (ptr(x), m, k, x.stride(0), ptr(qweight), n, ptr(scales), ptr(offsets), kind, k // groups)
     if gemm(*args, ptr(bias), ptr(out)):
         raise MemoryError(f"{op} (cpu): out of memory for the per-call sums of x")
     return out
