@@ -344,8 +344,8 @@ def format_report(result: dict[str, Any]) -> str:
     for kind, f in (result.get("bound_batch1") or {}).items():
         if f:
             lines.append(
-                f"batch 1, {kind}: {f['tokens_per_s']:.1f} tok/s, {f['bytes_per_token'] / 1e6:.1f} MB of "
-                f"weights per token: {100 * f['fraction']:.1f}% of the bandwidth bound "
+                f"batch 1, {kind}: {f['tokens_per_s']:.1f} tok/s, {f['bytes_per_token'] / 1e6:.1f} MB read "
+                f"per token (weights and KV cache): {100 * f['fraction']:.1f}% of the bandwidth bound "
                 f"({f['bound_tokens_per_s']:.1f} tok/s)"
             )
     d = result.get("decode_batch1")

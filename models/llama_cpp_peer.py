@@ -38,6 +38,7 @@ class _Engine:
         params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, n_batch, n_batch
         params.n_seq_max, params.n_threads, params.n_threads_batch = n_seq, threads, threads
         self.ctx = L.llama_init_from_model(self.model, params)
+        self.kv_types = (int(params.type_k), int(params.type_v))  # GGML type ids, float16 by default
         self.vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(self.model))
         self.batch = L.llama_batch_init(n_batch, 0, n_seq)
 
@@ -85,13 +86,31 @@ def generate_greedy(
     engine = _Engine(model_path, batch * (input_len + output_len), batch * input_len, batch)
     engine.generate(prompts_for(batch, input_len, engine.vocab, seed=seed + 1000), 4)
     prefill, decode = engine.generate(prompts_for(batch, input_len, engine.vocab, seed=seed), output_len)
-    weights = _weight_bytes(model_path)
+    context = input_len + output_len // 2  # the mean context of a decode step, as for our engine
+    read = _weight_bytes(model_path) + kv_cache_bytes(model_path, context, engine.kv_types)
     return {
         "seconds": prefill + decode,
         "tokens_per_s": batch * output_len / (prefill + decode),
         "decode_tokens_per_s": (output_len - 1) / decode if decode else None,
-        "bytes_per_decode_token": weights,
+        "bytes_per_decode_token": read,
     }
+
+
+def kv_cache_bytes(model_path: str, context: int, kv_types: tuple[int, int]) -> int:
+    """Bytes of llama.cpp's KV cache for `context` tokens of one sequence, which a decode step reads besides
+    the weights (our engine's figure counts its own cache the same way); kv_types: GGML types of K and V."""
+    import gguf
+
+    from .gguf import GgufCheckpoint
+
+    config = GgufCheckpoint(model_path).config
+    head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    values = context * config["num_hidden_layers"] * config["num_key_value_heads"] * head_dim
+    total = 0
+    for kind in kv_types:
+        block, size = gguf.constants.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(kind)]
+        total += values * size // block
+    return total
 
 
 def _weight_bytes(model_path: str) -> int:

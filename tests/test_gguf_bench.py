@@ -4,10 +4,12 @@ profile of a decode step (time per op and outside the kernels)."""
 from __future__ import annotations
 
 import pytest
+from gguf import GGMLQuantizationType as T
 
 from anyaccel.cli.main import main
 from anyaccel.models.bench import bench_model, format_report
 from anyaccel.models.gguf.testing import LLAMA, write_gguf
+from anyaccel.models.llama_cpp_peer import kv_cache_bytes
 from anyaccel.models.profile import format_profile, profile_decode
 
 
@@ -51,3 +53,10 @@ def test_profile_splits_the_decode_step_by_op(model):
     assert "outside kernels" in format_profile(result)
     assert result["graphs_off"] is None and result["graph_step_ms"] > 0  # 5 steps: capture, check, 3 replays
     assert "replayed from host graphs" in format_profile(result)
+
+
+def test_llama_cpp_is_charged_for_its_kv_cache_as_we_are(model):
+    """Bytes per decode token count each engine's KV cache: llama.cpp's in its own types (float16 default)."""
+    values = 10 * 2 * 2 * 16  # 10 tokens, 2 layers, 2 KV heads of 16
+    assert kv_cache_bytes(model, 10, (T.F16, T.F16)) == 2 * values * 2
+    assert kv_cache_bytes(model, 10, (T.Q8_0, T.F32)) == values * 34 // 32 + values * 4
