@@ -87,7 +87,7 @@ def generate_greedy(
     engine.generate(prompts_for(batch, input_len, engine.vocab, seed=seed + 1000), 4)
     prefill, decode = engine.generate(prompts_for(batch, input_len, engine.vocab, seed=seed), output_len)
     context = input_len + output_len // 2  # the mean context of a decode step, as for our engine
-    read = _weight_bytes(model_path) + kv_cache_bytes(model_path, context, engine.kv_types)
+    read = _bytes_read(model_path, context, engine.kv_types)
     return {
         "seconds": prefill + decode,
         "tokens_per_s": batch * output_len / (prefill + decode),
@@ -96,14 +96,25 @@ def generate_greedy(
     }
 
 
-def kv_cache_bytes(model_path: str, context: int, kv_types: tuple[int, int]) -> int:
-    """Bytes of llama.cpp's KV cache for `context` tokens of one sequence, which a decode step reads besides
-    the weights (our engine's figure counts its own cache the same way); kv_types: GGML types of K and V."""
-    import gguf
-
+def _bytes_read(model_path: str, context: int, kv_types: tuple[int, int]) -> int:
+    """Bytes a batch-1 decode step reads: the GGUF tensors, all but the embedding table (one row of it is
+    read) unless it is also the output layer, and the KV cache of `context` tokens (our engine's figure
+    counts its own cache the same way)."""
     from .gguf import GgufCheckpoint
 
-    config = GgufCheckpoint(model_path).config
+    ckpt = GgufCheckpoint(model_path)
+    tied = "output.weight" not in ckpt.gguf_tensors
+    weights = sum(
+        int(t.n_bytes) for name, t in ckpt.gguf_tensors.items() if name != "token_embd.weight" or tied
+    )
+    return weights + kv_cache_bytes(ckpt.config, context, kv_types)
+
+
+def kv_cache_bytes(config: dict[str, Any], context: int, kv_types: tuple[int, int]) -> int:
+    """Bytes of llama.cpp's KV cache for `context` tokens of one sequence of the model `config` (Hugging Face
+    names); kv_types: the GGML types of K and V."""
+    import gguf
+
     head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
     values = context * config["num_hidden_layers"] * config["num_key_value_heads"] * head_dim
     total = 0
@@ -111,14 +122,3 @@ def kv_cache_bytes(model_path: str, context: int, kv_types: tuple[int, int]) -> 
         block, size = gguf.constants.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(kind)]
         total += values * size // block
     return total
-
-
-def _weight_bytes(model_path: str) -> int:
-    """Bytes of the GGUF tensors a decode step reads: all but the embedding table (one row of it is read)
-    unless it is also the output layer."""
-    import gguf
-
-    reader = gguf.GGUFReader(model_path)
-    names = {t.name for t in reader.tensors}
-    tied = "output.weight" not in names
-    return sum(int(t.n_bytes) for t in reader.tensors if t.name != "token_embd.weight" or tied)

@@ -8,6 +8,7 @@ from gguf import GGMLQuantizationType as T
 
 from anyaccel.cli.main import main
 from anyaccel.models.bench import bench_model, format_report
+from anyaccel.models.gguf import GgufCheckpoint
 from anyaccel.models.gguf.testing import LLAMA, write_gguf
 from anyaccel.models.llama_cpp_peer import kv_cache_bytes
 from anyaccel.models.profile import format_profile, profile_decode
@@ -57,6 +58,7 @@ def test_profile_splits_the_decode_step_by_op(model):
 
 def test_llama_cpp_is_charged_for_its_kv_cache_as_we_are(model):
     """Bytes per decode token count each engine's KV cache: llama.cpp's in its own types (float16 default)."""
+    config = GgufCheckpoint(model).config
     values = 10 * 2 * 2 * 16  # 10 tokens, 2 layers, 2 KV heads of 16
-    assert kv_cache_bytes(model, 10, (T.F16, T.F16)) == 2 * values * 2
-    assert kv_cache_bytes(model, 10, (T.Q8_0, T.F32)) == values * 34 // 32 + values * 4
+    assert kv_cache_bytes(config, 10, (T.F16, T.F16)) == 2 * values * 2
+    assert kv_cache_bytes(config, 10, (T.Q8_0, T.F32)) == values * 34 // 32 + values * 4
